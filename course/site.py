@@ -1,7 +1,10 @@
-"""Site build helpers: ``python -m course.site prepare`` copies MathJax into the book's static folder.
+"""Site build helpers: ``python -m course.site prepare`` gets the sources ready for ``jupyter-book build``.
 
-MathJax 3 comes from the ``django-static-mathjax`` wheel on PyPI (pinned in requirements.txt), so the
-built site renders math with no network and no CDN.
+It does two things, both idempotent and quick:
+- copies MathJax 3 from the ``django-static-mathjax`` wheel on PyPI (pinned in requirements.txt) into
+  ``book/_static/mathjax`` (git-ignored), so the built site renders math with no network and no CDN;
+- regenerates the reading pages' Colab-ready ``.ipynb`` twins from their ``.md`` sources
+  (``course.notebooks.sync``), so any build, by anyone, shows the current text.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ def prepare() -> Path:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["prepare"]:
+        from course import notebooks
+
         print(f"[site] MathJax in {prepare().relative_to(ROOT)}")
-        return 0
+        return notebooks.main(["sync"])
     print("usage: python -m course.site prepare", file=sys.stderr)
     return 2
 

@@ -103,7 +103,10 @@ def mha_to_gqa(mha: MultiHeadAttention, n_kv_heads: int) -> GroupedQueryAttentio
     Query and output projections are copied unchanged; biases are pooled like weights when present.
     """
     n_heads, head_dim, d_model = mha.n_heads, mha.head_dim, mha.d_model
+    # Build in the MHA's dtype/device before copying: copying float64 weights into float32 parameters
+    # would round them.
     gqa = GroupedQueryAttention(d_model, n_heads, n_kv_heads, bias=mha.q_proj.bias is not None)
+    gqa = gqa.to(dtype=mha.q_proj.weight.dtype, device=mha.q_proj.weight.device)
     n_rep = n_heads // n_kv_heads
 
     def pool(t: torch.Tensor) -> torch.Tensor:  # (n_heads * head_dim, ...) -> (n_kv_heads * head_dim, ...)
@@ -117,4 +120,4 @@ def mha_to_gqa(mha: MultiHeadAttention, n_kv_heads: int) -> GroupedQueryAttentio
             dst.weight.copy_(pool(src.weight))
             if src.bias is not None:
                 dst.bias.copy_(pool(src.bias))
-    return gqa.to(dtype=mha.q_proj.weight.dtype, device=mha.q_proj.weight.device)
+    return gqa

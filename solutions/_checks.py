@@ -48,7 +48,10 @@ def check_qkv(Q: Any, K: Any, V: Any) -> tuple[int, int]:
         raise ValueError(f"Q and K must share d_k (last dim): Q {q}, K {k}")
     if k[-2] != v[-2]:
         raise ValueError(f"K and V must have the same number of keys n_k (dim -2): K {k}, V {v}")
-    broadcast_batch(q[:-2], k[:-2], v[:-2], names=("Q", "K", "V"))
+    try:
+        broadcast_batch(q[:-2], k[:-2], v[:-2], names=("Q", "K", "V"))
+    except ValueError as err:  # name the full shapes, not only their batch parts
+        raise ValueError(f"{err} (full shapes: Q {q}, K {k}, V {v})") from None
     return q[-2], k[-2]
 
 

@@ -72,6 +72,8 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(f"{name} has shape {shape_of(t)}, expected last dim d_model={self.d_model}")
         if key.shape[:2] != value.shape[:2]:
             raise ValueError(f"key {shape_of(key)} and value {shape_of(value)} must share (batch, n_k)")
+        if query.shape[0] != key.shape[0]:
+            raise ValueError(f"query {shape_of(query)} and key {shape_of(key)} must share the batch size")
         q = split_heads(self.q_proj(query), self.n_heads)
         k = split_heads(self.k_proj(key), self.n_heads)
         v = split_heads(self.v_proj(value), self.n_heads)

@@ -1,0 +1,127 @@
+"""Bad input raises ``ValueError`` with a message that names the shapes (or sizes) involved.
+
+Each case is ``(chapter, call, fragments)``: calling ``call()`` must raise ``ValueError`` whose message
+contains every fragment (shapes written as Python tuples, e.g. ``(2, 3, 4)``). Cases carry their
+chapter's marker, so ``pytest -m ch2`` runs chapter 2's share.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from solutions import (
+    GroupedQueryAttention,
+    MultiHeadAttention,
+    cross_attention,
+    hard_lookup,
+    merge_heads,
+    mha_to_gqa,
+    repeat_kv,
+    scaled_dot_product_attention,
+    self_attention,
+    soft_lookup,
+    split_heads,
+    tiled_attention,
+)
+
+
+def z(*shape: int) -> np.ndarray:
+    return np.zeros(shape)
+
+
+def t(*shape: int) -> torch.Tensor:
+    return torch.zeros(shape)
+
+
+def allowed(*shape: int, tensor: bool = False):
+    """An all-True (may attend) boolean mask, NumPy or torch."""
+    return torch.ones(shape, dtype=torch.bool) if tensor else np.ones(shape, dtype=bool)
+
+
+def mentions_all(*fragments: object) -> str:
+    """A regex that matches a message containing every fragment (in any order)."""
+    return "(?s)" + "".join(f"(?=.*{re.escape(str(f))})" for f in fragments)
+
+
+_mha = MultiHeadAttention(8, 2)
+_gqa = GroupedQueryAttention(8, 4, 2)  # head_dim 2, n_rep 2
+
+CASES: list[tuple[str, str, Callable[[], object], tuple[object, ...]]] = [
+    # chapter 1
+    ("ch1", "query d != keys d", lambda: hard_lookup(z(3), z(4, 2), z(4, 5)), ((3,), (4, 2))),
+    ("ch1", "keys n != values n", lambda: soft_lookup(z(2), z(4, 2), z(3, 5)), ((4, 2), (3, 5))),
+    ("ch1", "query not a vector", lambda: soft_lookup(z(1, 2), z(4, 2), z(4, 5)), ((1, 2),)),
+    # chapter 2
+    ("ch2", "Q and K d_k differ", lambda: scaled_dot_product_attention(z(2, 3, 4), z(2, 5, 3), z(2, 5, 6)),
+     ((2, 3, 4), (2, 5, 3))),
+    ("ch2", "K and V n_k differ", lambda: scaled_dot_product_attention(z(3, 4), z(5, 4), z(6, 2)), ((5, 4), (6, 2))),
+    ("ch2", "batch dims do not broadcast", lambda: scaled_dot_product_attention(z(2, 3, 4), z(3, 5, 4), z(3, 5, 2)),
+     ((2, 3, 4), (3, 5, 4))),
+    ("ch2", "Q is a vector", lambda: scaled_dot_product_attention(z(4), z(5, 4), z(5, 2)), ((4,),)),
+    ("ch2", "mask (n_k, n_q) instead of (n_q, n_k)",
+     lambda: scaled_dot_product_attention(z(3, 4), z(5, 4), z(5, 2), mask=allowed(5, 3)), ((5, 3), 3, 5)),
+    ("ch2", "mask batch does not broadcast",
+     lambda: scaled_dot_product_attention(z(2, 3, 4), z(2, 5, 4), z(2, 5, 2), mask=allowed(3, 3, 5)), ((3, 3, 5),)),
+    ("ch2", "mask is not boolean",
+     lambda: scaled_dot_product_attention(z(3, 4), z(5, 4), z(5, 2), mask=np.ones((3, 5))), ((3, 5), "bool")),
+    # chapter 3
+    ("ch3", "W_q rows != d_model", lambda: self_attention(z(2, 6, 4), z(5, 3), z(4, 3), z(4, 3)), ((5, 3), (2, 6, 4))),
+    ("ch3", "W_q and W_k give different d_k", lambda: self_attention(z(6, 4), z(4, 3), z(4, 2), z(4, 3)),
+     ((6, 3), (6, 2))),
+    ("ch3", "W_k rows != d_model of X_kv", lambda: cross_attention(z(2, 4), z(7, 5), z(4, 3), z(4, 3), z(5, 2)),
+     ((4, 3), (7, 5))),
+    ("ch3", "kv_mask of the wrong shape",
+     lambda: cross_attention(z(2, 3, 4), z(2, 7, 4), z(4, 3), z(4, 3), z(4, 2), kv_mask=allowed(2, 1, 6)),
+     ((2, 1, 6), 7)),
+    # chapter 4
+    ("ch4", "split_heads: n_heads does not divide d_model", lambda: split_heads(t(2, 3, 10), 3), (3, 10)),
+    ("ch4", "split_heads: not (batch, seq, d_model)", lambda: split_heads(t(3, 10), 2), ((3, 10),)),
+    ("ch4", "merge_heads: not 4-D", lambda: merge_heads(t(2, 3, 4)), ((2, 3, 4),)),
+    ("ch4", "MultiHeadAttention: n_heads does not divide d_model", lambda: MultiHeadAttention(10, 3), (3, 10)),
+    ("ch4", "query last dim != d_model", lambda: _mha(t(2, 3, 6), t(2, 3, 8), t(2, 3, 8)), ((2, 3, 6), 8)),
+    ("ch4", "key and value lengths differ", lambda: _mha(t(2, 3, 8), t(2, 4, 8), t(2, 5, 8)), ((2, 4, 8), (2, 5, 8))),
+    ("ch4", "query and key batch sizes differ", lambda: _mha(t(2, 3, 8), t(3, 5, 8), t(3, 5, 8)),
+     ((2, 3, 8), (3, 5, 8))),
+    ("ch4", "mask (n_k, n_q)", lambda: _mha(t(2, 3, 8), t(2, 5, 8), t(2, 5, 8), mask=allowed(5, 3, tensor=True)),
+     ((5, 3), 3, 5)),
+    ("ch4", "mask with 3 heads for 2",
+     lambda: _mha(t(2, 3, 8), t(2, 5, 8), t(2, 5, 8), mask=allowed(2, 3, 3, 5, tensor=True)), ((2, 3, 3, 5),)),
+    ("ch4", "mask with 5 dims",
+     lambda: _mha(t(2, 3, 8), t(2, 5, 8), t(2, 5, 8), mask=allowed(1, 2, 2, 3, 5, tensor=True)),
+     ((1, 2, 2, 3, 5),)),
+    # chapter 5
+    ("ch5", "n_kv_heads does not divide n_heads", lambda: GroupedQueryAttention(8, 4, 3), (3, 4)),
+    ("ch5", "n_heads does not divide d_model", lambda: GroupedQueryAttention(10, 4, 2), (4, 10)),
+    ("ch5", "mha_to_gqa: n_kv_heads does not divide n_heads", lambda: mha_to_gqa(MultiHeadAttention(8, 4), 3), (3, 4)),
+    ("ch5", "repeat_kv: not 4-D", lambda: repeat_kv(t(2, 3, 4), 2), ((2, 3, 4),)),
+    ("ch5", "x last dim != d_model", lambda: _gqa(t(1, 3, 6)), ((1, 3, 6), 8)),
+    ("ch5", "kv_cache with 4 KV heads for 2", lambda: _gqa(t(1, 1, 8), kv_cache=(t(1, 4, 5, 2), t(1, 4, 5, 2))),
+     ((1, 4, 5, 2), (1, 2, 5, 2))),
+    ("ch5", "kv_cache batch differs", lambda: _gqa(t(3, 1, 8), kv_cache=(t(1, 2, 5, 2), t(1, 2, 5, 2))),
+     ((1, 2, 5, 2), (3, 2, 5, 2))),
+    ("ch5", "mask (n, n + 1)", lambda: _gqa(t(1, 3, 8), mask=allowed(3, 4, tensor=True)), ((3, 4), 3)),
+    # chapter 6
+    ("ch6", "Q and K d_k differ", lambda: tiled_attention(t(2, 3, 4), t(2, 5, 3), t(2, 5, 6)), ((2, 3, 4), (2, 5, 3))),
+    ("ch6", "K and V n_k differ", lambda: tiled_attention(t(3, 4), t(5, 4), t(6, 4)), ((5, 4), (6, 4))),
+    ("ch6", "block_size 0", lambda: tiled_attention(t(3, 4), t(5, 4), t(5, 4), block_size=0), ("block_size", 0)),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "fragments"),
+    [pytest.param(call, frags, marks=getattr(pytest.mark, ch), id=f"{ch}: {name}") for ch, name, call, frags in CASES],
+)
+def test_bad_input_raises_a_value_error_naming_the_shapes(call, fragments):
+    with pytest.raises(ValueError, match=mentions_all(*fragments)):
+        call()
+
+
+@pytest.mark.ch1
+def test_a_missing_key_is_a_key_error_not_a_value_error():
+    with pytest.raises(KeyError):
+        hard_lookup(np.array([9.0, 9.0]), np.eye(2), np.eye(2))

@@ -1,0 +1,396 @@
+"""Build the exercise notebooks from one source of truth.
+
+For every assignment ``<id>`` (``ch1-lookup`` ... ``ch6-tiled``):
+
+1. ``grader/exercises/<id>.md`` (MyST markdown read by jupytext) holds the text, the setup code and
+   the visible tests. Code cells carry small directives in their metadata:
+
+   - ``inject: [name, ...]`` -- a graded answer cell. The generator pastes the reference code of each
+     name, taken from ``solutions/`` with :func:`inspect.getsource`, and wraps every function or method
+     body in ``### BEGIN SOLUTION`` / ``### END SOLUTION`` (signature and docstring stay visible).
+     Private helpers of the reference (input validation, ``_torch_attention``) are pasted as nested
+     functions inside the solution region, so the release holds no reference code at all.
+   - ``helpers: [name, ...]`` -- the same for earlier chapters' functions that this chapter needs
+     (students paste their own); not graded, swapped for the reference while the grader checks.
+   - ``grade: name`` + ``points: n`` -- a grade cell: the hidden diagnosis (``grader.diagnose``) and
+     the visible test ``test_<name>()``.
+   - ``selfcheck: true`` -- the self-check harness (``grader/exercises/_selfcheck.py``), locked.
+   - ``locked: true`` -- a read-only cell (restored by ``nbgrader autograde`` if a student edits it).
+   - ``solution: true`` -- an answer cell whose solution region is written in the exercise text
+     itself (only for code that is not part of the ``solutions`` contract).
+
+   ``{points_table}`` in a markdown cell becomes the table of graded functions and their points.
+
+2. The instructor notebook ``grader/source/<id>/<id>.ipynb`` is written from that, and the student
+   release ``grader/release/<id>/<id>.ipynb`` is made from it by stock ``nbgrader generate_assignment``
+   (run in a temporary copy of the course directory, so the real gradebook is untouched).
+
+Usage::
+
+    python -m grader.generate            # regenerate every committed notebook
+    python -m grader.generate ch2-sdpa   # one assignment
+    python -m grader.generate --check    # exit 1 if a committed notebook is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import importlib
+import inspect
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import types
+from collections.abc import Iterable
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+GRADER_DIR = Path(__file__).resolve().parent
+EXERCISES_DIR = GRADER_DIR / "exercises"
+ASSIGNMENTS = ("ch1-lookup", "ch2-sdpa", "ch3-self-cross", "ch4-multihead", "ch5-gqa", "ch6-tiled")
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"name": "python"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Reference code: find what a reference object needs and paste it with solution regions.
+# --------------------------------------------------------------------------------------------------
+
+
+def reference(name: str) -> object:
+    """The public reference object ``solutions.<name>``."""
+    solutions = importlib.import_module("solutions")
+    if name not in solutions.__all__:
+        raise KeyError(f"{name!r} is not exported by solutions/__init__.py")
+    return getattr(solutions, name)
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _functions_of(obj: object) -> list[types.FunctionType]:
+    if inspect.isclass(obj):
+        return [v for v in vars(obj).values() if inspect.isfunction(v)]
+    return [obj]  # type: ignore[list-item]
+
+
+def _globals_used(obj: object) -> dict[str, object]:
+    """Module-level names the code of ``obj`` (a function or class) refers to, with their values."""
+    used: dict[str, object] = {}
+    for fn in _functions_of(obj):
+        for name in sorted(_code_names(fn.__code__)):
+            if name in fn.__globals__:
+                used[name] = fn.__globals__[name]
+    return used
+
+
+def _is_reference_code(value: object) -> bool:
+    return (inspect.isfunction(value) or inspect.isclass(value)) and str(
+        getattr(value, "__module__", "")
+    ).startswith("solutions")
+
+
+def private_helpers(obj: object, available: Iterable[str]) -> list[types.FunctionType]:
+    """Reference functions ``obj`` needs that the notebook does not define (transitively, ordered).
+
+    ``available`` are the names the notebook itself defines (graded functions and helpers).
+    """
+    available = set(available)
+    found: dict[str, types.FunctionType] = {}
+
+    def visit(o: object) -> None:
+        for name, value in _globals_used(o).items():
+            if name in available or name in found or not _is_reference_code(value):
+                continue
+            if inspect.isclass(value):
+                raise ValueError(
+                    f"{getattr(o, '__name__', o)} needs the class {name}: list it under `helpers:` "
+                    "in the exercise text"
+                )
+            found[name] = value  # type: ignore[assignment]
+            visit(value)
+
+    visit(obj)
+    return [found[k] for k in sorted(found)]
+
+
+def _source_lines(obj: object) -> list[str]:
+    return textwrap.dedent(inspect.getsource(obj)).splitlines()  # type: ignore[arg-type]
+
+
+def _body_start(node: ast.FunctionDef | ast.ClassDef) -> int:
+    """0-based index of the first body line after the docstring (if any)."""
+    first = node.body[0]
+    is_doc = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) and (
+        isinstance(first.value.value, str)
+    )
+    return first.end_lineno if is_doc else first.lineno - 1  # type: ignore[return-value]
+
+
+def _nested(helpers: list[types.FunctionType], indent: str) -> list[str]:
+    lines: list[str] = []
+    for helper in helpers:
+        lines += [indent + line if line.strip() else "" for line in _source_lines(helper)]
+    return lines
+
+
+def _wrap_function(lines: list[str], node: ast.FunctionDef, helpers: list[types.FunctionType]) -> list[str]:
+    """Lines of one function with its body (after the docstring) inside a solution region."""
+    start, stop = node.lineno - 1, node.end_lineno  # def line .. last body line (decorators kept above)
+    head_end = _body_start(node)
+    body_indent = " " * node.body[0].col_offset
+    out = lines[node.lineno - 1 - len(node.decorator_list) : head_end]
+    out.append(body_indent + BEGIN)
+    if helpers:
+        names = ", ".join(h.__name__ for h in helpers)
+        out.append(f"{body_indent}# Reference helpers used below ({names}), pasted from solutions/.")
+        out += _nested(helpers, body_indent)
+        out.append("")
+    out += lines[head_end:stop]
+    out.append(body_indent + END)
+    del start
+    return out
+
+
+def solution_code(obj: object, available: Iterable[str]) -> str:
+    """The reference source of ``obj`` with every function body in a solution region."""
+    available = set(available)
+    lines = _source_lines(obj)
+    tree = ast.parse("\n".join(lines))
+    node = tree.body[0]
+    if isinstance(node, ast.FunctionDef):
+        return "\n".join(_wrap_function(lines, node, private_helpers(obj, available)))
+    if not isinstance(node, ast.ClassDef):
+        raise TypeError(f"cannot inject {obj!r}")
+    out: list[str] = []
+    cursor = 0
+    for item in node.body:
+        if not isinstance(item, ast.FunctionDef):
+            continue
+        first = item.lineno - 1 - len(item.decorator_list)
+        out += lines[cursor:first]
+        helpers = private_helpers(getattr(obj, item.name), available)
+        out += _wrap_function(lines, item, helpers)
+        cursor = item.end_lineno  # type: ignore[assignment]
+    out += lines[cursor:]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Exercise text -> instructor notebook
+# --------------------------------------------------------------------------------------------------
+
+
+def _nbgrader_meta(grade_id: str, *, solution: bool, grade: bool, locked: bool, points: float = 0) -> dict:
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
+    if grade:
+        meta["points"] = points
+    return meta
+
+
+def _names(meta_value: object) -> list[str]:
+    return [meta_value] if isinstance(meta_value, str) else list(meta_value)  # type: ignore[arg-type]
+
+
+def graded_points(assignment: str) -> dict[str, float]:
+    """``{function name: points}`` of an assignment, in notebook order, from its exercise text."""
+    nb = jupytext.read(EXERCISES_DIR / f"{assignment}.md")
+    return {c.metadata["grade"]: c.metadata["points"] for c in nb.cells if "grade" in c.metadata}
+
+
+def points_table(points: dict[str, float]) -> str:
+    rows = "\n".join(f"| `{name}` | {pts:g} |" for name, pts in points.items())
+    total = sum(points.values())
+    return f"| graded function | points |\n| --- | --- |\n{rows}\n| **total** | **{total:g}** |"
+
+
+def grade_cell_source(assignment: str, name: str, points: float) -> str:
+    plural = "" if points == 1 else "s"
+    return "\n".join(
+        [
+            f"# Graded: {name} ({points:g} point{plural}). The grader checks it on hidden random inputs,",
+            f"# then runs the visible test test_{name}() (the same one self_check() runs).",
+            "### BEGIN HIDDEN TESTS",
+            "import grader.diagnose as _diagnose",
+            f"_problem = _diagnose.problem_with({assignment!r}, {name!r}, globals())",
+            "assert _problem is None, _problem",
+            "### END HIDDEN TESTS",
+            f"test_{name}()",
+        ]
+    )
+
+
+def selfcheck_source(points: dict[str, float]) -> str:
+    harness = (EXERCISES_DIR / "_selfcheck.py").read_text()
+    body = harness.split("# --- harness ---\n", 1)[1]
+    literal = json.dumps(points)
+    return body.replace("POINTS: dict[str, float] = {}", f"POINTS: dict[str, float] = {literal}").rstrip()
+
+
+def build_source(assignment: str) -> nbformat.NotebookNode:
+    """The instructor notebook of ``assignment``, built from its exercise text and ``solutions/``."""
+    text = jupytext.read(EXERCISES_DIR / f"{assignment}.md")
+    points = graded_points(assignment)
+    defined = set()
+    for cell in text.cells:
+        for key in ("inject", "helpers"):
+            defined |= set(_names(cell.metadata.get(key, [])))
+    cells = []
+    counter = 0
+    for cell in text.cells:
+        meta = dict(cell.metadata)
+        if cell.cell_type == "markdown":
+            counter += 1
+            source = cell.source.replace("{points_table}", points_table(points))
+            cells.append(nbformat.v4.new_markdown_cell(source, id=f"{assignment}-md-{counter:02d}"))
+            continue
+        new_meta: dict = {}
+        if "inject" in meta or "helpers" in meta:
+            key = "inject" if "inject" in meta else "helpers"
+            names = _names(meta[key])
+            parts = [solution_code(reference(n), defined) for n in names]
+            prefix = cell.source.strip()
+            source = "\n\n\n".join(([prefix] if prefix else []) + parts)
+            grade_id = ("answer-" if key == "inject" else "helpers-") + "-".join(names)
+            new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=True, grade=False, locked=False)
+        elif "solution" in meta:
+            source = cell.source
+            grade_id = "answer-" + meta["solution"]
+            new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=True, grade=False, locked=False)
+        elif "grade" in meta:
+            name = meta["grade"]
+            source = grade_cell_source(assignment, name, points[name])
+            grade_id = f"test-{name}"
+            new_meta["nbgrader"] = _nbgrader_meta(
+                grade_id, solution=False, grade=True, locked=True, points=points[name]
+            )
+        elif meta.get("selfcheck"):
+            prefix = cell.source.strip()
+            source = "\n\n".join(([prefix] if prefix else []) + [selfcheck_source(points)])
+            grade_id = "selfcheck-harness"
+            new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=False, grade=False, locked=True)
+        elif meta.get("locked"):
+            counter += 1
+            source = cell.source
+            grade_id = meta.get("id", f"locked-{counter:02d}")
+            new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=False, grade=False, locked=True)
+        else:
+            counter += 1
+            source = cell.source
+            grade_id = f"code-{counter:02d}"
+        cells.append(nbformat.v4.new_code_cell(source, id=f"{assignment}-{grade_id}"[:64], metadata=new_meta))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    nbformat.validate(nb)
+    return nb
+
+
+# --------------------------------------------------------------------------------------------------
+# Instructor notebook -> student release (stock nbgrader), and deterministic files
+# --------------------------------------------------------------------------------------------------
+
+
+def dumps(nb: nbformat.NotebookNode) -> str:
+    """Deterministic JSON text of a notebook (sorted keys, one-space indent, trailing newline)."""
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
+def normalize_release(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Clear what nbgrader or nbformat may vary between runs (outputs, counts, metadata order)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
+    return nb
+
+
+def nbgrader_generate(source_nbs: dict[str, nbformat.NotebookNode]) -> dict[str, nbformat.NotebookNode]:
+    """Run stock ``nbgrader generate_assignment`` on the given instructor notebooks in a temp course."""
+    with tempfile.TemporaryDirectory(prefix="nbgrader-generate-") as tmp:
+        course = Path(tmp)
+        shutil.copy(GRADER_DIR / "nbgrader_config.py", course / "nbgrader_config.py")
+        for assignment, nb in source_nbs.items():
+            folder = course / "source" / assignment
+            folder.mkdir(parents=True)
+            (folder / f"{assignment}.ipynb").write_text(dumps(nb))
+        for assignment in source_nbs:
+            proc = subprocess.run(
+                [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"],
+                cwd=course,
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr}")
+        return {
+            a: normalize_release(nbformat.read(course / "release" / a / f"{a}.ipynb", as_version=4))
+            for a in source_nbs
+        }
+
+
+def source_path(assignment: str) -> Path:
+    return GRADER_DIR / "source" / assignment / f"{assignment}.ipynb"
+
+
+def release_path(assignment: str) -> Path:
+    return GRADER_DIR / "release" / assignment / f"{assignment}.ipynb"
+
+
+def generate(assignments: Iterable[str]) -> dict[Path, str]:
+    """``{path: text}`` of every derived file of ``assignments``, freshly generated (nothing written)."""
+    sources = {a: build_source(a) for a in assignments}
+    releases = nbgrader_generate(sources)
+    files: dict[Path, str] = {}
+    for a in sources:
+        files[source_path(a)] = dumps(sources[a])
+        files[release_path(a)] = dumps(releases[a])
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.generate", description=__doc__.split("\n")[0])
+    parser.add_argument("assignments", nargs="*", help=f"default: all of {', '.join(ASSIGNMENTS)}")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a committed notebook is stale")
+    args = parser.parse_args(argv)
+    unknown = set(args.assignments) - set(ASSIGNMENTS)
+    if unknown:
+        parser.error(f"unknown assignment(s): {', '.join(sorted(unknown))}")
+    files = generate(args.assignments or ASSIGNMENTS)
+    stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"stale: {path.relative_to(GRADER_DIR.parent)} (run: python -m grader.generate)")
+        print("all generated notebooks are up to date" if not stale else f"{len(stale)} stale file(s)")
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[path])
+        print(f"wrote {path.relative_to(GRADER_DIR.parent)}")
+    print(f"{len(files) - len(stale)} file(s) already up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

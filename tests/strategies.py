@@ -15,7 +15,6 @@ import torch
 from hypothesis import strategies as st
 
 FLOAT_DTYPES = (np.float32, np.float64)
-TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
 
 # COURSE.md tolerances, keyed by dtype (NumPy and torch spellings both work).
 _TOLERANCES = {"float32": {"rtol": 1e-4, "atol": 1e-5}, "float64": {"rtol": 1e-5, "atol": 1e-6}}

@@ -1,0 +1,146 @@
+"""A tiny nbgrader course and synthetic submissions, for the grading tests and benchmark.
+
+``make_course(root)`` writes a course directory (this repository's ``nbgrader_config.py``, one
+assignment ``tiny`` with two graded functions) and generates it; ``write_submission(root, student,
+kind)`` writes one student's submission of a given kind: correct, wrong, or one of the broken ones
+in :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ASSIGNMENT = "tiny"
+CONFIG = Path(__file__).with_name("nbgrader_config.py")
+
+ADD_SOLUTION = "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION\n"
+MUL_SOLUTION = "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION\n"
+ADD_TESTS = (
+    "assert add(1, 2) == 3, 'add(1, 2) should be 3'\n"
+    "### BEGIN HIDDEN TESTS\n"
+    "assert add(-1, 1) == 0, 'your add subtracts instead of adding'\n"
+    "### END HIDDEN TESTS\n"
+)
+MUL_TESTS = (
+    "assert mul(2, 3) == 6, 'mul(2, 3) should be 6'\n"
+    "### BEGIN HIDDEN TESTS\n"
+    "assert mul(0, 5) == 0, 'your mul adds instead of multiplying'\n"
+    "### END HIDDEN TESTS\n"
+)
+#: Points of each grade cell of the tiny assignment.
+POINTS = {"test_add": 2, "test_mul": 1}
+
+
+def _meta(grade_id: str, *, solution: bool = False, points: int | None = None) -> dict:
+    nbg = {"grade_id": grade_id, "locked": not solution, "solution": solution,
+           "grade": points is not None, "schema_version": 3}
+    if points is not None:
+        nbg["points"] = points
+    return {"nbgrader": nbg}
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        new_markdown_cell("# A tiny assignment\nWrite `add` and `mul`."),
+        new_code_cell(ADD_SOLUTION, metadata=_meta("add", solution=True)),
+        new_code_cell(ADD_TESTS, metadata=_meta("test_add", points=POINTS["test_add"])),
+        new_code_cell(MUL_SOLUTION, metadata=_meta("mul", solution=True)),
+        new_code_cell(MUL_TESTS, metadata=_meta("test_mul", points=POINTS["test_mul"])),
+    ]
+    return nb
+
+
+def make_course(root: Path, timeout: int | None = None) -> Path:
+    """Write a course at ``root`` with the assignment ``tiny`` generated (source, release, gradebook)."""
+    from grader.coursedir import open_api
+
+    root = Path(root)
+    (root / "source" / ASSIGNMENT).mkdir(parents=True, exist_ok=True)
+    config = CONFIG.read_text().replace(
+        'c.CourseDirectory.db_assignments = [', f'c.CourseDirectory.db_assignments = [{{"name": "{ASSIGNMENT}"}}, '
+    )
+    if timeout is not None:
+        config += f"\nc.Execute.timeout = {timeout}\n"
+    (root / "nbgrader_config.py").write_text(config)
+    nbformat.write(source_notebook(), root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    result = open_api(root).generate_assignment(ASSIGNMENT, force=True, create=True)
+    if not result["success"]:
+        raise RuntimeError(result.get("log"))
+    return root
+
+
+#: Kinds of synthetic submission -> (points expected, what goes wrong)
+KINDS = {
+    "correct": (3, "solves both functions"),
+    "wrong": (1, "add subtracts (hidden test fails with a named mistake); mul is right"),
+    "half": (2, "add is right, mul is wrong"),
+    "unsolved": (0, "the untouched release"),
+    "invalid_json": (0, "the file is not JSON"),
+    "renamed": (3, "correct notebook saved under another name"),
+    "missing": (0, "an empty submission folder"),
+    "deleted_tests": (3, "correct, but the test cells were deleted"),
+    "edited_tests": (1, "wrong add, and the student rewrote its test cell to pass"),
+    "reordered_tests": (0, "the test cells were moved before the solutions"),
+    "infinite_loop": (1, "add loops forever; mul is right"),
+    "memory_hog": (1, "add allocates 64 GiB; mul is right"),
+    "huge_output": (3, "correct, but prints 100 MB"),
+}
+
+
+def submission_notebook(root: Path, kind: str) -> nbformat.NotebookNode:
+    """The student's notebook for ``kind`` (built from the release of the course at ``root``)."""
+    nb = nbformat.read(Path(root) / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    if kind == "unsolved":
+        return nb
+    add = "def add(a, b):\n    return a + b\n"
+    mul = "def mul(a, b):\n    return a * b\n"
+    if kind in ("wrong", "edited_tests"):
+        add = "def add(a, b):\n    return a - b if a < 0 else a + b\n"
+    elif kind == "half":
+        mul = "def mul(a, b):\n    return a + b if a == 0 else a * b\n"
+    elif kind == "infinite_loop":
+        add = "def add(a, b):\n    return a + b\n\nwhile True:\n    pass\n"
+    elif kind == "memory_hog":
+        add = "blob = bytearray(64 * 2**30)\n\ndef add(a, b):\n    return a + b\n"
+    elif kind == "huge_output":
+        add = "print('x' * 100_000_000)\n\ndef add(a, b):\n    return a + b\n"
+    cells["add"].source = add
+    cells["mul"].source = mul
+    if kind == "deleted_tests":
+        nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    elif kind == "edited_tests":
+        cells["test_add"].source = "assert True\n"
+    elif kind == "reordered_tests":
+        tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        others = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+        nb.cells = tests + others
+    return nb
+
+
+def write_submission(root: Path, student: str, kind: str, folder: Path | None = None) -> Path:
+    """Write ``student``'s submission of ``kind``: under ``submitted/`` of the course at ``root``, or
+    as ``folder/<student>.ipynb`` (a folder of student notebooks to import) when ``folder`` is given.
+    Returns the path written (the folder, for ``missing``)."""
+    root = Path(root)
+    if folder is not None:
+        target = Path(folder) / f"{student}.ipynb"
+    else:
+        name = "my_work.ipynb" if kind == "renamed" else f"{ASSIGNMENT}.ipynb"
+        target = root / "submitted" / student / ASSIGNMENT / name
+    if target.parent.exists() and folder is None:
+        shutil.rmtree(target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "missing":
+        return target.parent
+    if kind == "invalid_json":
+        target.write_text('{"cells": [ this is not json')
+    else:
+        nbformat.write(submission_notebook(root, kind), target)
+    return target

@@ -140,10 +140,14 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def measure_cpu_here(method: str, seq_len: int, batch: int, heads: int, head_dim: int, block_size: int) -> dict:
+def measure_cpu_here(
+    method: str, seq_len: int, batch: int, heads: int, head_dim: int, block_size: int, threads: int | None = None
+) -> dict:
     """Time and peak memory of one forward call in *this* process (run it in a fresh one: see module doc)."""
     from course.measure import cpu_peak_bytes
 
+    if threads:
+        torch.set_num_threads(threads)
     fn = attention_fn(method, block_size)
     Q, K, V = make_inputs(seq_len, batch, heads, head_dim, torch.float32, "cpu")
     with torch.inference_mode():
@@ -169,10 +173,12 @@ def measure_cpu_here(method: str, seq_len: int, batch: int, heads: int, head_dim
     }
 
 
-def measure_cpu(method: str, seq_len: int, batch: int, heads: int, head_dim: int, block_size: int) -> dict:
+def measure_cpu(
+    method: str, seq_len: int, batch: int, heads: int, head_dim: int, block_size: int, threads: int | None = None
+) -> dict:
     """:func:`measure_cpu_here` in a fresh Python subprocess, so no earlier allocation hides this one's peak."""
     job = {"method": method, "seq_len": seq_len, "batch": batch, "heads": heads, "head_dim": head_dim,
-           "block_size": block_size}
+           "block_size": block_size, "threads": threads}
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)],
         capture_output=True, text=True, check=False,
@@ -217,7 +223,7 @@ def run(lengths: tuple[int, ...], batch: int, heads: int, head_dim: int, block_s
     for seq_len in lengths:
         for method in methods:
             if device == "cpu":
-                got = measure_cpu(method, seq_len, batch, heads, head_dim, block_size)
+                got = measure_cpu(method, seq_len, batch, heads, head_dim, block_size, torch.get_num_threads())
             else:
                 got = measure_cuda(method, seq_len, batch, heads, head_dim, block_size, dtype)
             row = Row(device=label, date=date, method=method, seq_len=seq_len, batch=batch, heads=heads,
@@ -303,9 +309,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--block-size", type=int, default=128, help="tiled_attention's block_size (default 128)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the CSV and PNG")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one CPU measurement, JSON in and out
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     if args.worker:
         print(json.dumps(measure_cpu_here(**json.loads(args.worker))))
@@ -317,7 +327,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     heads = args.heads or (2 if args.quick else 4)
 
     start = time.perf_counter()
-    rows = run(lengths, args.batch, heads, args.head_dim, args.block_size, device)
+    rows = run(lengths, args.batch, heads, args.head_dim, args.block_size, device, tuple(args.methods))
     for line in summary(rows):
         print(line)
     csv_path, png_path = args.out / f"attention_{device}.csv", args.out / f"attention_{device}.png"

@@ -24,14 +24,15 @@ def cuda_available_or_skip(what: str) -> bool:
     """True when a CUDA device is usable; otherwise print exactly one line saying what was skipped.
 
     Args:
-        what: a few words naming what the cell would measure, e.g. ``"decode-step timing"``.
+        what: a few words naming what the cell would measure, e.g. ``"decode-step timing"``; keep the
+            whole line under 80 characters so that it fits a book page.
 
     Returns:
         ``torch.cuda.is_available()``.
     """
     if torch.cuda.is_available():
         return True
-    print(f"{SKIP_PREFIX} ({what} needs one; torch.cuda.is_available() is False here).")
+    print(f"{SKIP_PREFIX} ({what}).")
     return False
 
 

@@ -42,7 +42,7 @@ def _labels(labels: Sequence[str] | None, n: int, name: str) -> list[str]:
 
 def _token_axes(ax: Axes, row_labels: list[str], col_labels: list[str], xlabel: str, ylabel: str) -> None:
     """Put the tokens on both axes: keys along the top, queries down the left side."""
-    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45 if max(map(len, col_labels), default=0) > 3 else 0)
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45 if max(map(len, col_labels), default=0) > 5 else 0)
     ax.set_yticks(range(len(row_labels)), row_labels)
     ax.xaxis.tick_top()
     ax.xaxis.set_label_position("top")
@@ -76,6 +76,7 @@ def attention_heatmap(
     ylabel: str = "queries",
     vmax: float = 1.0,
     colorbar: bool = False,
+    mask: np.ndarray | None = None,
 ) -> Axes:
     """Draw attention weights ``(n_q, n_k)`` as a heatmap with the tokens on both axes.
 
@@ -85,19 +86,26 @@ def attention_heatmap(
         col_labels: ``n_k`` key tokens (default: positions).
         annotate: write each weight in its cell (to 2 decimals) when the grid is small.
         vmax: weight shown darkest; 1.0 keeps heatmaps comparable across figures.
+        mask: optional boolean, broadcastable to ``(n_q, n_k)``; blocked cells (False) are drawn in the
+            mask grid's grey (:data:`MASK_COLORS`) with no number, to tell "blocked" from "weight 0".
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2:
         raise ValueError(f"weights must be (n_q, n_k), got shape {w.shape}")
     rows = _labels(row_labels, w.shape[0], "row_labels")
     cols = _labels(col_labels, w.shape[1], "col_labels")
+    allowed = np.ones(w.shape, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, dtype=bool), w.shape)
     ax = _axes(ax, (0.55 * w.shape[1] + 1.6, 0.5 * w.shape[0] + 1.4))
     image = ax.imshow(w, cmap=WEIGHTS_CMAP, vmin=0.0, vmax=vmax, aspect="equal")
+    if not allowed.all():
+        ax.imshow(np.ma.masked_array(np.zeros(w.shape), mask=allowed), cmap=ListedColormap([MASK_COLORS[0]]),
+                  vmin=0, vmax=1, aspect="equal")
     _token_axes(ax, rows, cols, xlabel, ylabel)
     if annotate and w.size <= 12 * 12:
         for (i, j), value in np.ndenumerate(w):
-            ax.text(j, i, _weight_text(value), ha="center", va="center",
-                    fontsize=8, color="white" if value > 0.55 * vmax else "black")
+            if allowed[i, j]:
+                ax.text(j, i, _weight_text(value), ha="center", va="center",
+                        fontsize=8, color="white" if value > 0.55 * vmax else "black")
     if title:
         ax.set_title(title, fontsize=11)
     if colorbar:
@@ -198,8 +206,8 @@ def shape_diagram(
     x, box_index, tallest = 0.0, 0, 0.0
     for term in terms:
         if isinstance(term, str):
-            ax.text(x + 0.25, 0, term, ha="center", va="center", fontsize=16)
-            x += 0.5
+            ax.text(x + 0.3, 0, term, ha="center", va="center", fontsize=16)
+            x += 0.85
             continue
         label, (rows, cols) = term
         w, h = cols * unit, rows * unit
@@ -208,7 +216,7 @@ def shape_diagram(
         ax.text(x + w / 2, 0, label, ha="center", va="center", fontsize=12, weight="bold")
         ax.text(x + w / 2, h / 2 + 0.08, names.get(cols, str(cols)), ha="center", va="bottom", fontsize=9)
         ax.text(x - 0.06, 0, names.get(rows, str(rows)), ha="right", va="center", fontsize=9, rotation=90)
-        x += w + 0.35
+        x += w + 0.15
         box_index += 1
     ax.set_xlim(-0.4, x)
     ax.set_ylim(-tallest / 2 - 0.2, tallest / 2 + 0.4)

@@ -42,6 +42,17 @@ def test_heatmap_shows_the_weights_themselves():
     assert sorted(t.get_text() for t in ax.texts) == [".10", ".30", ".70", ".90"]
 
 
+def test_heatmap_greys_out_blocked_cells_and_leaves_them_unnumbered():
+    w = np.array([[1.0, 0.0], [0.4, 0.6]])
+    mask = np.array([[True, False], [True, True]])
+    ax = plots.attention_heatmap(w, ["a", "b"], ["x", "y"], mask=mask)
+    overlay = ax.images[1]
+    rgba = overlay.cmap(overlay.norm(overlay.get_array()))
+    assert tuple(rgba[0, 1]) == to_rgba(plots.MASK_COLORS[0])
+    assert overlay.get_array().mask.tolist() == mask.tolist()  # only blocked cells are painted
+    assert sorted(t.get_text() for t in ax.texts) == [".40", ".60", "1"]
+
+
 def test_heatmap_rejects_wrong_label_counts_and_shapes():
     with pytest.raises(ValueError, match="row_labels"):
         plots.attention_heatmap(np.eye(3), ["a", "b"], ["x", "y", "z"])

@@ -40,6 +40,7 @@ import copy
 import importlib
 import inspect
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -326,6 +327,13 @@ def normalize_release(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def venv_env() -> dict[str, str]:
+    """The environment with this interpreter's bin folder first on PATH (nbgrader runs `alembic`)."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
 def nbgrader_generate(source_nbs: dict[str, nbformat.NotebookNode]) -> dict[str, nbformat.NotebookNode]:
     """Run stock ``nbgrader generate_assignment`` on the given instructor notebooks in a temp course."""
     with tempfile.TemporaryDirectory(prefix="nbgrader-generate-") as tmp:
@@ -341,6 +349,7 @@ def nbgrader_generate(source_nbs: dict[str, nbformat.NotebookNode]) -> dict[str,
                 cwd=course,
                 capture_output=True,
                 text=True,
+                env=venv_env(),
             )
             if proc.returncode != 0:
                 raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr}")
@@ -394,3 +403,40 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------------------------------
+# Submissions for the proofs and benchmarks: the release filled in, optionally with a known mistake
+# --------------------------------------------------------------------------------------------------
+
+
+def filled_release(assignment: str, mistake: object | None = None) -> nbformat.NotebookNode:
+    """The committed release with every answer cell filled in, as a student who solved it would.
+
+    The answers are the instructor notebook's (the reference); with ``mistake`` (a
+    ``solutions.mistakes.Mistake`` of this assignment) its wrong implementation replaces the reference
+    definition of its target in the answer cell that defines it.
+    """
+    from solutions.mistakes import inject
+
+    release = nbformat.read(release_path(assignment), as_version=4)
+    source = nbformat.read(source_path(assignment), as_version=4)
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    injected = False
+    for cell in release.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id not in answers:
+            continue
+        cell.source = answers[grade_id]
+        if mistake is not None and grade_id.startswith("answer-"):
+            defined = grade_id.removeprefix("answer-").split("-")
+            if mistake.function in defined:  # type: ignore[attr-defined]
+                cell.source = inject(cell.source, mistake)  # type: ignore[arg-type]
+                injected = True
+    if mistake is not None and not injected:
+        raise ValueError(f"no answer cell of {assignment} defines {mistake.target}")  # type: ignore[attr-defined]
+    return release

@@ -3,7 +3,7 @@
 Both are wired in through ``grader/nbgrader_config.py``, so stock ``nbgrader autograde`` and
 ``python -m grader grade`` run every notebook under the same limits (and give the same grades).
 
-- :class:`LimitedKernelManager` starts each kernel through ``python -m grader.sandbox``, which caps
+- :class:`LimitedKernelManager` starts each kernel through ``python -m grader.kernel_launcher``, which caps
   the kernel's data memory (``RLIMIT_DATA``) and then ``exec``s the real kernel. A cell that allocates
   too much gets a ``MemoryError`` inside the kernel; the grader and the other students are untouched.
 - :class:`LimitedExecute` is nbgrader's ``Execute`` preprocessor that keeps at most
@@ -13,15 +13,12 @@ Both are wired in through ``grader/nbgrader_config.py``, so stock ``nbgrader aut
 
 from __future__ import annotations
 
-import os
-import resource
 import sys
 
 from jupyter_client.manager import AsyncKernelManager
 from nbformat.notebooknode import NotebookNode
-from traitlets import Integer
-
 from nbgrader.preprocessors import Execute
+from traitlets import Integer
 
 TRUNCATION_NOTE = "\n... output truncated by the grader (more than {limit} characters in this cell) ...\n"
 
@@ -37,7 +34,7 @@ class LimitedKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         if self.memory_limit_mb <= 0:
             return cmd
-        return [sys.executable, "-m", "grader.sandbox", "--memory-mb", str(self.memory_limit_mb), "--", *cmd]
+        return [sys.executable, "-m", "grader.kernel_launcher", "--memory-mb", str(self.memory_limit_mb), "--", *cmd]
 
 
 def _text_size(out: NotebookNode) -> int:
@@ -90,25 +87,3 @@ class LimitedExecute(Execute):
         _truncate(out, self.max_output_chars - used, TRUNCATION_NOTE.format(limit=self.max_output_chars))
         self._chars_by_cell[cell_index] = self.max_output_chars + 1
         return out
-
-
-def limit_memory(megabytes: int) -> None:
-    """Cap this process's data memory (heap and private anonymous mappings) at ``megabytes`` MiB."""
-    limit = megabytes * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m grader.sandbox --memory-mb N -- CMD...``: apply the limit, then exec ``CMD``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) < 4 or args[0] != "--memory-mb" or args[2] != "--":
-        sys.exit("usage: python -m grader.sandbox --memory-mb N -- CMD [ARGS...]")
-    limit_memory(int(args[1]))
-    os.execvp(args[3], args[3:])
-
-
-if __name__ == "__main__":
-    main()

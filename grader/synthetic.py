@@ -87,8 +87,8 @@ KINDS = {
     "deleted_tests": (3, "correct, but the test cells were deleted"),
     "edited_tests": (1, "wrong add, and the student rewrote its test cell to pass"),
     "reordered_tests": (0, "the test cells were moved before the solutions"),
-    "infinite_loop": (1, "add loops forever; mul is right"),
-    "memory_hog": (1, "add allocates 64 GiB; mul is right"),
+    "infinite_loop": (1, "add loops forever (its test times out); mul is right"),
+    "memory_hog": (1, "add allocates 64 GiB (MemoryError in its test); mul is right"),
     "huge_output": (3, "correct, but prints 100 MB"),
 }
 
@@ -106,9 +106,9 @@ def submission_notebook(root: Path, kind: str) -> nbformat.NotebookNode:
     elif kind == "half":
         mul = "def mul(a, b):\n    return a + b if a == 0 else a * b\n"
     elif kind == "infinite_loop":
-        add = "def add(a, b):\n    return a + b\n\nwhile True:\n    pass\n"
+        add = "def add(a, b):\n    while True:\n        pass\n"
     elif kind == "memory_hog":
-        add = "blob = bytearray(64 * 2**30)\n\ndef add(a, b):\n    return a + b\n"
+        add = "def add(a, b):\n    blob = bytearray(64 * 2**30)\n    return a + b\n"
     elif kind == "huge_output":
         add = "print('x' * 100_000_000)\n\ndef add(a, b):\n    return a + b\n"
     cells["add"].source = add

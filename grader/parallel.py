@@ -1,0 +1,149 @@
+"""Autograde many submissions at once: one shard course directory per worker process, then merge.
+
+Each worker process gets its own copy of the course (``nbgrader_config.py``, ``source/`` and a
+snapshot of ``gradebook.db``) in a temporary folder and runs nbgrader's own ``autograde`` and
+``generate_feedback`` there, one submission at a time, with the course's configuration (same
+preprocessors, timeout and limits as stock ``nbgrader autograde``). Workers never touch the main
+gradebook; when all are done, :func:`grader.merge.merge_shards` copies their results into it in
+one process. A submission that crashes nbgrader is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from traitlets.config import Config
+
+from grader.coursedir import db_url, ensure_tools_on_path, open_api
+from grader.merge import merge_shards
+
+
+@dataclass
+class Outcome:
+    """What happened to one submission (before its grades are read from the gradebook)."""
+
+    assignment: str
+    student: str
+    graded: bool
+    message: str = ""
+    log: str = field(default="", repr=False)
+
+
+def snapshot_gradebook(course: Path, dest: Path) -> None:
+    """A consistent copy of ``course/gradebook.db`` at ``dest`` (SQLite's backup API)."""
+    with sqlite3.connect(Path(course) / "gradebook.db") as src, sqlite3.connect(dest) as dst:
+        src.backup(dst)
+
+
+def make_shard(course: Path, shard: Path, gradebook: Path) -> Path:
+    """Create the shard course directory ``shard`` from ``course`` and a gradebook snapshot."""
+    shard.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(course) / "nbgrader_config.py", shard / "nbgrader_config.py")
+    shutil.copytree(Path(course) / "source", shard / "source", dirs_exist_ok=True)
+    shutil.copy(gradebook, shard / "gradebook.db")
+    return shard
+
+
+def overrides_config(timeout: int | None = None, memory_mb: int | None = None) -> Config:
+    cfg = Config()
+    if timeout is not None:
+        cfg.Execute.timeout = timeout
+    if memory_mb is not None:
+        cfg.LimitedKernelManager.memory_limit_mb = memory_mb
+    return cfg
+
+
+def _error_message(log: str) -> str:
+    """A one-line reason from nbgrader's log of a failed autograde."""
+    if "NotJSONError" in log or "JSONDecodeError" in log or "does not appear to be JSON" in log:
+        return "the notebook is not valid JSON (corrupted or not a notebook); graded 0"
+    if "No notebooks found" in log:
+        return "no notebook with the expected name; graded 0"
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.startswith("[")]
+    exc = [ln for ln in lines if ":" in ln and ln.split(":")[0].split(".")[-1].endswith(("Error", "Exception"))]
+    return (exc[-1] if exc else "nbgrader could not grade this submission") + "; graded 0"
+
+
+# --- worker process side -------------------------------------------------------------------------
+_worker: dict = {}
+
+
+def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_mb) -> None:
+    ensure_tools_on_path()
+    warnings.filterwarnings("ignore")  # nbgrader/SQLAlchemy/nbformat chatter; nbgrader's log is captured
+    shard = Path(tempfile.mkdtemp(prefix=f"shard-{os.getpid()}-", dir=shards_dir))
+    # kernels inherit stderr: keep their start-up warnings out of the progress bar
+    stderr = os.open(shard / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(stderr, 2)
+    make_shard(Path(course), shard, Path(gradebook))
+    _worker.update(course=Path(course), shard=shard, api=open_api(shard, overrides_config(timeout, memory_mb)))
+
+
+def grade_one(assignment: str, student: str, feedback: bool = True) -> Outcome:
+    """Autograde (and write feedback for) one submission in this worker's shard."""
+    course, shard, api = _worker["course"], _worker["shard"], _worker["api"]
+    target = shard / "submitted" / student / assignment
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(course / "submitted" / student / assignment, target)
+    result = api.autograde(assignment, student, force=True, create=True)
+    log = (result.get("log") or "") + (result.get("error") or "")
+    if not result["success"]:
+        return Outcome(assignment, student, False, _error_message(log), log)
+    if feedback:
+        fb = api.generate_feedback(assignment, student, force=True)
+        if not fb["success"]:
+            return Outcome(assignment, student, True, "graded, but feedback failed", fb.get("log", ""))
+    return Outcome(assignment, student, True, "", log)
+
+
+# --- coordinator side ----------------------------------------------------------------------------
+def grade_parallel(
+    course: Path,
+    tasks: Iterable[tuple[str, str]],
+    jobs: int | None = None,
+    timeout: int | None = None,
+    memory_mb: int | None = None,
+    feedback: bool = True,
+    into: Path | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Grade ``(assignment, student)`` tasks of ``course`` with ``jobs`` worker processes (default:
+    all cores) and merge the results into ``into`` (default: ``course`` itself)."""
+    course = Path(course).resolve()
+    into = Path(into).resolve() if into is not None else course
+    tasks = list(tasks)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="grader-shards-") as tmp:
+        gradebook = Path(tmp) / "snapshot.db"
+        snapshot_gradebook(course, gradebook)
+        ctx = get_context("spawn")  # fresh interpreters: no inherited threads or sockets
+        init = (str(course), str(gradebook), tmp, timeout, memory_mb)
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=init) as pool:
+            futures = {pool.submit(grade_one, a, s, feedback): (a, s) for a, s in tasks}
+            for fut in as_completed(futures):
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # a worker died (e.g. killed): report, keep the others
+                    a, s = futures[fut]
+                    outcome = Outcome(a, s, False, f"grading crashed ({type(exc).__name__}: {exc}); graded 0")
+                outcomes.append(outcome)
+                if on_done is not None:
+                    on_done(outcome)
+        shards = sorted(p for p in Path(tmp).iterdir() if p.is_dir())
+        merge_shards(shards, into)
+    return sorted(outcomes, key=lambda o: (o.assignment, o.student))
+
+
+def gradebook_url(course: Path) -> str:
+    return db_url(course)

@@ -199,7 +199,7 @@ def _concept_states(tokens: list[str], n_concepts: int, position_scale: float) -
     return out
 
 
-def translation_pair(sharpness: float = 6.0, position_scale: float = 1.0) -> TranslationPair:
+def translation_pair(sharpness: float = 3.0, position_scale: float = 1.0) -> TranslationPair:
     """English "the cat sat on the mat" (``n_k = 6``) and French "le chat s'est assis sur le tapis" (``n_q = 7``).
 
     Decoder and encoder states hold the word's meaning and its relative position in the sentence, so

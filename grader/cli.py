@@ -90,6 +90,7 @@ def _finish(into: Path, messages: dict, csv_path: Path | None, assignments: set[
 
 
 def cmd_grade(args) -> int:
+    import tqdm as tqdm_module
     from tqdm import tqdm
 
     from grader.parallel import grade_parallel, make_shard, snapshot_gradebook
@@ -115,6 +116,7 @@ def cmd_grade(args) -> int:
             snapshot_gradebook(course, Path(tmp) / "gradebook.db")
             make_shard(course, into, Path(tmp) / "gradebook.db")
     if tasks:
+        tqdm_module.tqdm.monitor_interval = 0  # no monitor thread in the process that forks workers
         with tqdm(total=len(tasks), unit="nb", desc="autograding", file=sys.stderr) as bar:
             outcomes = grade_parallel(
                 course, tasks, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,

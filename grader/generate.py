@@ -410,12 +410,12 @@ if __name__ == "__main__":
 # --------------------------------------------------------------------------------------------------
 
 
-def filled_release(assignment: str, mistake: object | None = None) -> nbformat.NotebookNode:
+def filled_release(assignment: str, mistakes: Iterable[object] = ()) -> nbformat.NotebookNode:
     """The committed release with every answer cell filled in, as a student who solved it would.
 
-    The answers are the instructor notebook's (the reference); with ``mistake`` (a
-    ``solutions.mistakes.Mistake`` of this assignment) its wrong implementation replaces the reference
-    definition of its target in the answer cell that defines it.
+    The answers are the instructor notebook's (the reference). Each of ``mistakes``
+    (``solutions.mistakes.Mistake`` objects of this assignment, at most one per function) replaces
+    the reference definition of its target in the answer cell that defines it.
     """
     from solutions.mistakes import inject
 
@@ -426,17 +426,17 @@ def filled_release(assignment: str, mistake: object | None = None) -> nbformat.N
         for c in source.cells
         if c.metadata.get("nbgrader", {}).get("solution")
     }
-    injected = False
+    pending = list(mistakes)
     for cell in release.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id not in answers:
             continue
         cell.source = answers[grade_id]
-        if mistake is not None and grade_id.startswith("answer-"):
+        if grade_id.startswith("answer-"):
             defined = grade_id.removeprefix("answer-").split("-")
-            if mistake.function in defined:  # type: ignore[attr-defined]
-                cell.source = inject(cell.source, mistake)  # type: ignore[arg-type]
-                injected = True
-    if mistake is not None and not injected:
-        raise ValueError(f"no answer cell of {assignment} defines {mistake.target}")  # type: ignore[attr-defined]
+            for m in [m for m in pending if m.function in defined]:  # type: ignore[attr-defined]
+                cell.source = inject(cell.source, m)  # type: ignore[arg-type]
+                pending.remove(m)
+    if pending:
+        raise ValueError(f"no answer cell of {assignment} defines {[m.target for m in pending]}")  # type: ignore[attr-defined]
     return release

@@ -31,6 +31,15 @@ class Row:
     mistakes: dict[str, str] = field(default_factory=dict)  # grade id -> diagnosed message
 
 
+#: Errors that say more about the grader's limits than about the student's function.
+LIMIT_MESSAGES = {
+    "KeyboardInterrupt": "interrupted: the code ran longer than the time limit per cell (an infinite loop?)",
+    "CellTimeoutError": "interrupted: the code ran longer than the time limit per cell (an infinite loop?)",
+    "MemoryError": "MemoryError: the code needed more memory than the grader allows",
+    "DeadKernelError": "the kernel died while running this cell (out of memory or a crash)",
+}
+
+
 def _first_line(text: str) -> str:
     text = (text or "").strip()
     return text.splitlines()[0].strip() if text else ""
@@ -51,7 +60,9 @@ def cell_errors(notebook: Path) -> dict[str, str]:
             if out.get("output_type") == "error":
                 evalue = _first_line(out.get("evalue", ""))
                 ename = out.get("ename", "Error")
-                if ename == "AssertionError" and evalue:
+                if ename in LIMIT_MESSAGES:
+                    errors[meta["grade_id"]] = LIMIT_MESSAGES[ename]
+                elif ename == "AssertionError" and evalue:
                     errors[meta["grade_id"]] = evalue
                 else:
                     errors[meta["grade_id"]] = f"{ename}: {evalue}" if evalue else ename

@@ -88,7 +88,7 @@ KINDS = {
     "edited_tests": (1, "wrong add, and the student rewrote its test cell to pass"),
     "reordered_tests": (0, "the test cells were moved before the solutions"),
     "infinite_loop": (1, "add loops forever (its test times out); mul is right"),
-    "memory_hog": (1, "add allocates 64 GiB (MemoryError in its test); mul is right"),
+    "memory_hog": (1, "add allocates 2.5 TiB (MemoryError in its test); mul is right"),
     "huge_output": (3, "correct, but prints 100 MB"),
 }
 
@@ -108,7 +108,14 @@ def submission_notebook(root: Path, kind: str) -> nbformat.NotebookNode:
     elif kind == "infinite_loop":
         add = "def add(a, b):\n    while True:\n        pass\n"
     elif kind == "memory_hog":
-        add = "def add(a, b):\n    blob = bytearray(64 * 2**30)\n    return a + b\n"
+        # 256 MiB at a time, 2.5 TiB in all: fails at once under the kernel memory limit; without
+        # it, the untouched (calloc'ed) pages would all "succeed" and the test would pass.
+        add = (
+            "import numpy as np\n\n"
+            "def add(a, b):\n"
+            "    blobs = [np.zeros(2**25) for _ in range(10_000)]\n"
+            "    return a + b\n"
+        )
     elif kind == "huge_output":
         add = "print('x' * 100_000_000)\n\ndef add(a, b):\n    return a + b\n"
     cells["add"].source = add
@@ -144,3 +151,29 @@ def write_submission(root: Path, student: str, kind: str, folder: Path | None = 
     else:
         nbformat.write(submission_notebook(root, kind), target)
     return target
+
+
+def strip_solution_markers(source: str) -> str:
+    """An instructor solution region as a student would have written it (markers removed)."""
+    return "\n".join(
+        line for line in source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+    ) + "\n"
+
+
+def filled_release(course: Path, assignment: str, answers: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """The release notebook of ``assignment`` with every answer cell solved as in ``source/`` (the
+    correct submission), except the cells named in ``answers`` (grade id -> code), written as given."""
+    course = Path(course)
+    src = nbformat.read(course / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    nb = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+    solved = {
+        c.metadata["nbgrader"]["grade_id"]: strip_solution_markers(c.source)
+        for c in src.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    solved.update(answers or {})
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in solved and cell.metadata["nbgrader"].get("solution"):
+            cell.source = solved[grade_id]
+    return nb

@@ -146,3 +146,48 @@ def test_config_rejects_heads_that_do_not_group():
         kvcache.LLAMA2_7B.with_kv_heads(5)
     with pytest.raises(ValueError, match=">= 1"):
         kvcache.LLAMA2_7B.with_kv_heads(0)
+
+
+# --- the rule for GPU cells in the reading pages --------------------------------------------------
+
+
+def _code_cells(markdown: str) -> list[str]:
+    """Source of every ``{code-cell}`` of a MyST notebook page (tags and options dropped)."""
+    cells = []
+    for block in markdown.split("```{code-cell}")[1:]:
+        source = block.split("\n```", 1)[0].split("\n", 1)[1]
+        cells.append("\n".join(line for line in source.splitlines() if not line.startswith(":")))
+    return cells
+
+
+def _unguarded_cuda_lines(cell: str) -> list[str]:
+    """Lines that name the "cuda" device outside an ``if ...cuda_available_or_skip(...):`` block."""
+    lines = cell.splitlines()
+    guard = next((i for i, line in enumerate(lines)
+                  if line.startswith("if ") and "cuda_available_or_skip(" in line), None)
+    return [line for i, line in enumerate(lines)
+            if ('"cuda"' in line or "'cuda'" in line)
+            and (guard is None or i <= guard or not line[:1].isspace())]
+
+
+def test_code_cells_and_unguarded_lines_are_found():
+    page = ("text\n```{code-cell} ipython3\n:tags: [remove-input]\n\nx = 1\n```\n"
+            "more\n```{code-cell} ipython3\ny = 2\n```\n")
+    assert [c.strip() for c in _code_cells(page)] == ["x = 1", "y = 2"]
+    assert _unguarded_cuda_lines('t = torch.ones(2, device="cuda")') == ['t = torch.ones(2, device="cuda")']
+    guarded = 'from course.gpu import cuda_available_or_skip\nif cuda_available_or_skip("x"):\n    f("cuda")'
+    assert _unguarded_cuda_lines(guarded) == []
+    assert _unguarded_cuda_lines(guarded + '\nf("cuda")') == ['f("cuda")']
+
+
+def test_every_cuda_cell_of_the_reading_pages_is_guarded():
+    """Work on "cuda" in a reading page only runs under ``if cuda_available_or_skip(...):``."""
+    from pathlib import Path
+
+    pages = sorted((Path(__file__).resolve().parent.parent / "book").glob("ch*.md"))
+    assert pages, "no reading pages found"
+    unguarded = [f"{page.name}: {line.strip()}"
+                 for page in pages
+                 for cell in _code_cells(page.read_text(encoding="utf-8"))
+                 for line in _unguarded_cuda_lines(cell)]
+    assert unguarded == []

@@ -1,0 +1,181 @@
+"""`python -m grader`: LMS import, parallel grading identical to serial stock nbgrader, shards + merge.
+
+The end-to-end tests grade a tiny synthetic assignment (grader/synthetic.py: two functions, 2 + 1
+points) so they run in seconds; tests/grading/test_bad_submissions.py covers broken submissions.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import synthetic
+from grader.collect import identify, import_submissions
+
+A = synthetic.ASSIGNMENT
+PY = sys.executable
+ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}
+
+
+def run_cli(course: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [PY, "-m", "grader", "--course-dir", str(course), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res
+
+
+def cell_grades(course: Path) -> dict[tuple[str, str], float]:
+    """(student, grade cell) -> score, straight from gradebook.db."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {
+            (sub.student.id, g.name): float(g.score)
+            for sub in gb.assignment_submissions(A)
+            for nb in sub.notebooks
+            for g in nb.grades
+        }
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with open(path) as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+# --- import -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("doejane_12345_67890_ch2-sdpa.ipynb", ("doejane", "ch2-sdpa.ipynb")),
+        ("doejane_LATE_12345_67890_ch2-sdpa-1.ipynb", ("doejane", "ch2-sdpa-1.ipynb")),
+        ("Jane Doe_4242_assignsubmission_file_/my notebook.ipynb", ("jane-doe", "my notebook.ipynb")),
+        ("submissions/alice/ch2-sdpa.ipynb", ("alice", "ch2-sdpa.ipynb")),
+        ("Bob.Smith.ipynb", ("bob-smith", "Bob.Smith.ipynb")),
+        ("__MACOSX/._alice.ipynb", None),
+        ("alice/notes.txt", None),
+    ],
+)
+def test_identify_lms_names(path, expected):
+    assert identify(path.split("/")) == expected
+
+
+def test_import_zip_and_folder(tmp_path):
+    good = nbformat.v4.writes(nbformat.v4.new_notebook())
+    zpath = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("doejane_11_21_ch2-sdpa.ipynb", good)
+        zf.writestr("roesam_12_22_Untitled.ipynb", good)
+        zf.writestr("roesam_LATE_12_23_ch2-sdpa.ipynb", good)  # the exact name wins over the other
+        zf.writestr("brokenbob_13_24_ch2-sdpa.ipynb", "{not json")
+        zf.writestr("__MACOSX/._doejane_11_21_ch2-sdpa.ipynb", "junk")
+    course = tmp_path / "course"
+    report = import_submissions(zpath, course, "ch2-sdpa")
+    assert sorted(report.imported) == ["brokenbob", "doejane", "roesam"]
+    for student in report.imported:
+        assert (course / "submitted" / student / "ch2-sdpa" / "ch2-sdpa.ipynb").exists()
+    notes = "\n".join(report.notes)
+    assert "roesam: 2 notebooks, kept ch2-sdpa.ipynb, ignored Untitled.ipynb" in notes
+    assert "brokenbob: ch2-sdpa.ipynb is not a valid notebook" in notes
+    # importing again replaces, never duplicates
+    import_submissions(zpath, course, "ch2-sdpa")
+    assert sorted(p.name for p in (course / "submitted").iterdir()) == ["brokenbob", "doejane", "roesam"]
+    # a folder of <student>.ipynb files, with a misnamed upload renamed to the assignment's name
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "carol.ipynb").write_text(good)
+    report = import_submissions(folder, course, "ch2-sdpa")
+    assert report.imported == {"carol": course / "submitted" / "carol" / "ch2-sdpa" / "ch2-sdpa.ipynb"}
+    assert "carol: carol.ipynb saved as ch2-sdpa.ipynb" in report.notes
+
+
+# --- grading ------------------------------------------------------------------------------------
+KINDS = ["correct", "wrong", "half", "unsolved"]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A tiny course whose submissions were imported from a folder and graded by the CLI (2 jobs),
+    and a copy of it graded by serial stock `nbgrader autograde`."""
+    base = tmp_path_factory.mktemp("cli")
+    cli, stock = base / "cli", base / "stock"
+    synthetic.make_course(cli, timeout=10)
+    folder = base / "class"
+    for kind in KINDS:
+        synthetic.write_submission(cli, kind, kind, folder=folder)
+    run_cli(cli, "import", str(folder), "--assignment", A)
+    shutil.copytree(cli, stock)
+    first = run_cli(cli, "grade", "--jobs", "2")
+    subprocess.run(["nbgrader", "autograde", A], cwd=stock, env=ENV, capture_output=True, check=True)
+    return cli, stock, first
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+def test_parallel_grades_equal_serial_stock_nbgrader(graded):
+    cli, stock, _ = graded
+    grades = cell_grades(cli)
+    assert grades == cell_grades(stock)
+    assert grades[("correct", "test_add")] == 2 and grades[("correct", "test_mul")] == 1
+    assert grades[("wrong", "test_add")] == 0 and grades[("half", "test_mul")] == 0
+    scores = {s: float(r["score"]) for s, r in read_csv(cli / "grades.csv").items()}
+    assert scores == {k: float(synthetic.KINDS[k][0]) for k in KINDS}
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+def test_summary_csv_and_feedback_name_the_mistake(graded):
+    cli, _, first = graded
+    out = first.stdout
+    assert "tiny: 4 submissions, 4 graded, mean 1.50 / 3" in out
+    assert "test_add    mean  1.00 / 2" in out
+    assert "1 x your add subtracts instead of adding" in out
+    rows = read_csv(cli / "grades.csv")
+    assert rows["wrong"]["mistakes"] == "test_add: your add subtracts instead of adding"
+    assert rows["correct"]["mistakes"] == "" and rows["correct"]["status"] == "graded"
+    feedback = (cli / "feedback" / "wrong" / A / f"{A}.html").read_text()
+    assert "your add subtracts instead of adding" in feedback
+    assert "autograding: 100%" in first.stderr and "4/4" in first.stderr  # the tqdm progress bar
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+def test_regrading_is_idempotent(graded):
+    cli, _, _ = graded
+    before = (cli / "grades.csv").read_bytes()
+    grades = cell_grades(cli)
+    run_cli(cli, "grade", A, "--jobs", "2")
+    assert (cli / "grades.csv").read_bytes() == before
+    assert cell_grades(cli) == grades
+    with sqlite3.connect(cli / "gradebook.db") as db:
+        assert db.execute("select count(*) from submitted_assignment").fetchone()[0] == len(KINDS)
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+def test_shards_graded_apart_merge_into_the_same_grades(graded, tmp_path):
+    cli, stock, _ = graded
+    course = tmp_path / "course"
+    shutil.copytree(stock, course, ignore=shutil.ignore_patterns("gradebook.db", "autograded", "feedback"))
+    synthetic.make_course(course, timeout=10)  # a fresh gradebook with the assignment only
+    run_cli(course, "grade", A, "--shard", "0/2", "--out", str(tmp_path / "s0"), "--jobs", "1")
+    run_cli(course, "grade", A, "--shard", "1/2", "--out", str(tmp_path / "s1"), "--jobs", "1")
+    assert cell_grades(course) == {}  # shards never write the course's gradebook
+    shards = [str(tmp_path / "s0"), str(tmp_path / "s1")]
+    res = run_cli(course, "merge", *shards, "--into", str(course))
+    assert "merged 4 submissions" in res.stdout
+    assert cell_grades(course) == cell_grades(cli)
+    assert (course / "feedback" / "wrong" / A / f"{A}.html").exists()
+    csv_once = (course / "grades.csv").read_bytes()
+    run_cli(course, "merge", *shards, "--into", str(course))  # merging twice changes nothing
+    assert (course / "grades.csv").read_bytes() == csv_once
+    assert cell_grades(course) == cell_grades(cli)

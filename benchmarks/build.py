@@ -34,7 +34,7 @@ TARGETS = {"cold": 180.0, "cached": 30.0}
 
 def build(out: Path) -> float:
     """Seconds for one ``jupyter-book build`` into ``out`` (raises with the log tail when it fails)."""
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "-W", "-n", "--keep-going",
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "-W", "-n", "--keep-going",
            "--path-output", str(out)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})

@@ -41,7 +41,7 @@ def build_book(out_dir: Path) -> Path:
     from course import site
 
     site.prepare()  # MathJax into book/_static (the reading .ipynb twins are checked, not written, here)
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "-W", "-n", "--keep-going",
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "-W", "-n", "--keep-going",
            "--path-output", str(out_dir)]
     env = {**os.environ, "MPLBACKEND": "Agg"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)

@@ -249,18 +249,23 @@ def _tensor(rng: np.random.Generator, *shape: int, dtype: Any = None) -> Any:
 
 
 def _module_run(seed: int, init: tuple, method: Callable[[Any], Any], ref_cls: str) -> Callable[[Any], Any]:
-    """Build ``impl(*init)`` with the reference's parameters (seeded), then call ``method(module)``."""
+    """Build ``impl(*init)`` with the reference's (seeded) parameters, then call ``method(module)``.
+
+    The reference module is built here, outside the student's run, where calling it is no offence.
+    """
+    torch = _torch()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        ref = getattr(solutions, ref_cls)(*init)
+    state = {k: v.detach().clone() for k, v in ref.state_dict().items()}
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
 
     def run(impl: Any) -> Any:
-        torch = _torch()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            ref = getattr(solutions, ref_cls)(*init)
         module = impl(*init)
         try:
-            module.load_state_dict(ref.state_dict())
+            module.load_state_dict(copy.deepcopy(state))
         except Exception as err:
-            raise _ParameterMismatch(ref_cls, ref, err) from None
+            raise _ParameterMismatch(ref_cls, shapes, err) from None
         with torch.no_grad():
             return method(module)
 
@@ -268,8 +273,7 @@ def _module_run(seed: int, init: tuple, method: Callable[[Any], Any], ref_cls: s
 
 
 class _ParameterMismatch(Exception):
-    def __init__(self, cls: str, ref: Any, err: Exception) -> None:
-        shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in ref.state_dict().items())
+    def __init__(self, cls: str, shapes: str, err: Exception) -> None:
         super().__init__(
             f"the parameters of your {cls} do not match the expected ones ({shapes}); use nn.Linear "
             f"layers named q_proj, k_proj, v_proj, out_proj ({type(err).__name__})"

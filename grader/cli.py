@@ -18,6 +18,17 @@ import warnings
 from pathlib import Path
 
 from grader.coursedir import COURSE_DIR, assignment_ids, db_url, ensure_tools_on_path, open_api
+from grader.parallel import INVALID_JSON
+
+
+def is_notebook(path: Path) -> bool:
+    import nbformat
+
+    try:
+        nbformat.read(path, as_version=4)
+        return True
+    except Exception:
+        return False
 
 
 def find_tasks(course: Path, assignments: list[str], students: list[str] | None):
@@ -42,6 +53,8 @@ def find_tasks(course: Path, assignments: list[str], students: list[str] | None)
                     f"found {', '.join(notebooks)} but expected {assignment}.ipynb; graded 0 "
                     "(rename it, or import with `python -m grader import`)",
                 )
+            elif not is_notebook(folder / f"{assignment}.ipynb"):
+                messages[key] = ("error", INVALID_JSON)
             tasks.append(key)
     return tasks, messages
 
@@ -79,9 +92,14 @@ def cmd_import(args) -> int:
 
 
 def _finish(into: Path, messages: dict, csv_path: Path | None, assignments: set[str] | None) -> None:
+    """Write the CSV (every submission of the gradebook at ``into``) and print the summary.
+
+    Reasons for submissions that could not be graded come from the submitted files themselves (so the
+    CSV is the same however the grading was split), then from this run's ``messages``."""
     from grader.report import read_rows, summary, write_csv
 
-    rows = read_rows(into, messages)
+    _, found = find_tasks(into, assignment_ids(into), None)
+    rows = read_rows(into, {**messages, **found})
     csv_path = csv_path or into / "grades.csv"
     write_csv(rows, csv_path)
     shown = [r for r in rows if assignments is None or r.assignment in assignments]

@@ -64,10 +64,13 @@ def overrides_config(timeout: int | None = None, memory_mb: int | None = None) -
     return cfg
 
 
+INVALID_JSON = "the notebook is not valid JSON (corrupted or not a notebook); graded 0"
+
+
 def _error_message(log: str) -> str:
     """A one-line reason from nbgrader's log of a failed autograde."""
     if "NotJSONError" in log or "JSONDecodeError" in log or "does not appear to be JSON" in log:
-        return "the notebook is not valid JSON (corrupted or not a notebook); graded 0"
+        return INVALID_JSON
     if "No notebooks found" in log:
         return "no notebook with the expected name; graded 0"
     lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.startswith("[")]

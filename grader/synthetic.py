@@ -82,7 +82,7 @@ KINDS = {
     "half": (2, "add is right, mul is wrong"),
     "unsolved": (0, "the untouched release"),
     "invalid_json": (0, "the file is not JSON"),
-    "renamed": (3, "correct notebook saved under another name"),
+    "renamed": (0, "correct, but saved in submitted/ under another name (`import` would rename it)"),
     "missing": (0, "an empty submission folder"),
     "deleted_tests": (3, "correct, but the test cells were deleted"),
     "edited_tests": (1, "wrong add, and the student rewrote its test cell to pass"),

@@ -42,7 +42,7 @@ def _labels(labels: Sequence[str] | None, n: int, name: str) -> list[str]:
 
 def _token_axes(ax: Axes, row_labels: list[str], col_labels: list[str], xlabel: str, ylabel: str) -> None:
     """Put the tokens on both axes: keys along the top, queries down the left side."""
-    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45 if max(map(len, col_labels), default=0) > 5 else 0)
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45 if max(map(len, col_labels), default=0) > 4 else 0)
     ax.set_yticks(range(len(row_labels)), row_labels)
     ax.xaxis.tick_top()
     ax.xaxis.set_label_position("top")

@@ -22,4 +22,3 @@ PY
   echo "$want" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
-export MPLBACKEND=Agg

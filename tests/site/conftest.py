@@ -43,7 +43,7 @@ def build_book(out_dir: Path) -> Path:
     site.prepare()  # MathJax into book/_static (the reading .ipynb twins are checked, not written, here)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "-W", "-n", "--keep-going",
            "--path-output", str(out_dir)]
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # pages use the inline backend
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     html = out_dir / "_build" / "html"
     if proc.returncode != 0 or not (html / "index.html").is_file():

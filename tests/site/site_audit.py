@@ -18,7 +18,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_HOSTS = {"127.0.0.1"}
-MATHJAX_TIMEOUT_MS = 15_000
+MATHJAX_LOAD_MS = 3_000  # MathJax is a deferred script: after the load event it has run, or it never will
+MATHJAX_TYPESET_MS = 15_000
 
 # Raw TeX a reader should never see in the text (code blocks excluded): display/inline delimiters,
 # and a few commands that only appear when an equation was not typeset.
@@ -39,17 +40,17 @@ async () => {
 
 # Waits for MathJax (when the page has math) and reports what is not typeset.
 _MATH_JS = """
-async (timeoutMs) => {
+async ([loadMs, typesetMs]) => {
   const nodes = [...document.querySelectorAll('span.math, div.math')];
   if (nodes.length === 0) return {count: 0, loaded: true, untypeset: [], errors: []};
   const start = Date.now();
   while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
-    if (Date.now() - start > timeoutMs) break;
+    if (Date.now() - start > loadMs) break;
     await new Promise(r => setTimeout(r, 100));
   }
   const loaded = !!(window.MathJax && MathJax.startup && MathJax.startup.promise);
   if (loaded) {
-    await Promise.race([MathJax.startup.promise, new Promise(r => setTimeout(r, timeoutMs))]);
+    await Promise.race([MathJax.startup.promise, new Promise(r => setTimeout(r, typesetMs))]);
   }
   return {
     count: nodes.length,
@@ -135,7 +136,7 @@ def audit_page(browser, url: str, *, context_options: dict | None = None) -> Pag
         report.image_count = images["count"]
         report.problems += [f"image did not load: {src}" for src in images["broken"]]
 
-        math = page.evaluate(_MATH_JS, MATHJAX_TIMEOUT_MS)
+        math = page.evaluate(_MATH_JS, [MATHJAX_LOAD_MS, MATHJAX_TYPESET_MS])
         report.math_count = math["count"]
         if not math["loaded"]:
             report.problems.append(f"MathJax did not load, so {math['count']} equations stay raw TeX")

@@ -71,8 +71,8 @@ def test_reading_notebook_installs_the_course_and_runs_outside_the_repo(tmp_path
     copy = workdir / NOTEBOOK.name
     copy.write_text(json.dumps(nb), encoding="utf-8")
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(PIP_NO_INDEX="1", MPLBACKEND="Agg", PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND")}
+    env.update(PIP_NO_INDEX="1", PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
     run = subprocess.run([python, "-c", RUNNER, str(copy)], cwd=workdir, env=env, capture_output=True, text=True,
                          timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]

@@ -48,6 +48,7 @@ import tempfile
 import textwrap
 import types
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jupytext
@@ -334,29 +335,30 @@ def venv_env() -> dict[str, str]:
     return env
 
 
-def nbgrader_generate(source_nbs: dict[str, nbformat.NotebookNode]) -> dict[str, nbformat.NotebookNode]:
-    """Run stock ``nbgrader generate_assignment`` on the given instructor notebooks in a temp course."""
+def _nbgrader_generate_one(assignment: str, nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     with tempfile.TemporaryDirectory(prefix="nbgrader-generate-") as tmp:
         course = Path(tmp)
         shutil.copy(GRADER_DIR / "nbgrader_config.py", course / "nbgrader_config.py")
-        for assignment, nb in source_nbs.items():
-            folder = course / "source" / assignment
-            folder.mkdir(parents=True)
-            (folder / f"{assignment}.ipynb").write_text(dumps(nb))
-        for assignment in source_nbs:
-            proc = subprocess.run(
-                [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"],
-                cwd=course,
-                capture_output=True,
-                text=True,
-                env=venv_env(),
-            )
-            if proc.returncode != 0:
-                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr}")
-        return {
-            a: normalize_release(nbformat.read(course / "release" / a / f"{a}.ipynb", as_version=4))
-            for a in source_nbs
-        }
+        folder = course / "source" / assignment
+        folder.mkdir(parents=True)
+        (folder / f"{assignment}.ipynb").write_text(dumps(nb))
+        proc = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"],
+            cwd=course,
+            capture_output=True,
+            text=True,
+            env=venv_env(),
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr}")
+        return normalize_release(nbformat.read(course / "release" / assignment / f"{assignment}.ipynb", 4))
+
+
+def nbgrader_generate(source_nbs: dict[str, nbformat.NotebookNode]) -> dict[str, nbformat.NotebookNode]:
+    """Run stock ``nbgrader generate_assignment`` on instructor notebooks, each in its own temp course."""
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        futures = {a: pool.submit(_nbgrader_generate_one, a, nb) for a, nb in source_nbs.items()}
+        return {a: f.result() for a, f in futures.items()}
 
 
 def source_path(assignment: str) -> Path:
@@ -378,6 +380,10 @@ def generate(assignments: Iterable[str]) -> dict[Path, str]:
     return files
 
 
+def _show(path: Path) -> str:
+    return str(path.relative_to(GRADER_DIR.parent)) if path.is_relative_to(GRADER_DIR.parent) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.generate", description=__doc__.split("\n")[0])
     parser.add_argument("assignments", nargs="*", help=f"default: all of {', '.join(ASSIGNMENTS)}")
@@ -390,13 +396,13 @@ def main(argv: list[str] | None = None) -> int:
     stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
     if args.check:
         for path in stale:
-            print(f"stale: {path.relative_to(GRADER_DIR.parent)} (run: python -m grader.generate)")
+            print(f"stale: {_show(path)} (run: python -m grader.generate)")
         print("all generated notebooks are up to date" if not stale else f"{len(stale)} stale file(s)")
         return 1 if stale else 0
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(files[path])
-        print(f"wrote {path.relative_to(GRADER_DIR.parent)}")
+        print(f"wrote {_show(path)}")
     print(f"{len(files) - len(stale)} file(s) already up to date")
     return 0
 

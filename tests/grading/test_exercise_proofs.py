@@ -69,6 +69,9 @@ def _grade_course(root: Path, assignment: str) -> dict:
     shutil.copytree(generate.source_path(assignment).parent, course / "source" / assignment)
     generated = _nbgrader(course, "generate_assignment", assignment, "--force")
     assert generated.returncode == 0, generated.stderr
+    fresh_release = generate.dumps(
+        generate.normalize_release(nbformat.read(course / "release" / assignment / f"{assignment}.ipynb", 4))
+    )
 
     nb_name = f"{assignment}.ipynb"
     students = {
@@ -101,6 +104,7 @@ def _grade_course(root: Path, assignment: str) -> dict:
         path = course / "feedback" / student / assignment / f"{assignment}.html"
         html_text[student] = path.read_text() if path.exists() else ""
     return {
+        "release_is_fresh": fresh_release == generate.release_path(assignment).read_text(),
         "course": course,
         "autograde": autograde,
         "feedback": feedback,
@@ -128,6 +132,11 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         futures = {a: pool.submit(_grade_course, root, a) for a in _wanted(request.session)}
         return {a: f.result() for a, f in futures.items()}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_committed_release_is_what_nbgrader_generates(graded: dict, assignment: str) -> None:
+    assert graded[assignment]["release_is_fresh"], f"stale release: run `python -m grader.generate {assignment}`"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

@@ -6,7 +6,6 @@ code that leans on the reference package or on PyTorch's own attention gets no c
 """
 
 from __future__ import annotations
-
 import __future__
 
 import nbformat

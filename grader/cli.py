@@ -20,6 +20,9 @@ from pathlib import Path
 from grader.coursedir import COURSE_DIR, assignment_ids, db_url, ensure_tools_on_path, open_api
 from grader.parallel import INVALID_JSON
 
+#: Folder (in the course directory) with nbgrader's log of each submission that failed to grade.
+LOG_DIR = "grading-logs"
+
 
 def is_notebook(path: Path) -> bool:
     import nbformat
@@ -140,11 +143,17 @@ def cmd_grade(args) -> int:
                 course, tasks, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
                 feedback=not args.no_feedback, into=into, on_done=lambda _o: bar.update(1),
             )
+        logs = into / LOG_DIR
         for o in outcomes:
-            if not o.graded:
-                messages.setdefault((o.assignment, o.student), ("error", o.message))
-            elif o.message:
-                messages.setdefault((o.assignment, o.student), ("graded", o.message))
+            log = logs / f"{o.assignment}-{o.student}.log"
+            if not o.graded or o.message:
+                messages.setdefault((o.assignment, o.student), ("error" if not o.graded else "graded", o.message))
+                logs.mkdir(exist_ok=True)
+                log.write_text(o.log)
+            elif log.exists():
+                log.unlink()
+        if logs.exists() and any(logs.iterdir()):
+            print(f"nbgrader's logs of the submissions that failed: {logs}/", file=sys.stderr)
     _finish(into, messages, Path(args.csv) if args.csv else None, set(assignments))
     return 0
 

@@ -18,6 +18,9 @@ c.CourseDirectory.db_assignments = [
 # both read this file, so they run every submission under the same limits and give the same grades.
 # A cell running longer than this many seconds is interrupted; its grade cells then fail (0 points).
 c.Execute.timeout = 30
+# Seconds to wait for a cell's last outputs after it finished (nbclient's default, 4 s, is too short for
+# a cell that printed a lot on a busy machine: the notebook would fail to grade).
+c.Execute.iopub_timeout = 30
 # Kernels run under a memory limit: a cell that allocates too much gets a MemoryError, the grading of
 # the other cells and of the other students goes on.
 c.LimitedKernelManager.memory_limit_mb = 4096

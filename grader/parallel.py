@@ -90,7 +90,12 @@ def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_m
     stderr = os.open(shard / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(stderr, 2)
     make_shard(Path(course), shard, Path(gradebook))
-    _worker.update(course=Path(course), shard=shard, api=open_api(shard, overrides_config(timeout, memory_mb)))
+    cfg = overrides_config(timeout, memory_mb)
+    # Kernels talk over Unix sockets in the shard: TCP ports picked by kernels started at the same time in
+    # different processes can collide (a kernel that cannot bind dies, and that notebook fails to grade).
+    cfg.KernelManager.transport = "ipc"
+    cfg.KernelManager.ip = str(shard / "kernel")
+    _worker.update(course=Path(course), shard=shard, api=open_api(shard, cfg))
 
 
 def grade_one(assignment: str, student: str, feedback: bool = True) -> Outcome:

@@ -29,6 +29,7 @@ STUDENT_IMPORTED_SOLUTIONS = any(m == "solutions" or m.startswith("solutions.") 
 import contextlib  # noqa: E402
 import copy  # noqa: E402
 import inspect  # noqa: E402
+import textwrap  # noqa: E402
 import types  # noqa: E402
 import zlib  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
@@ -741,8 +742,14 @@ def check(assignment: str, name: str, namespace: dict[str, Any]) -> Report:
         return Report(None)
     mistake = _diagnose(assignment, name, spec, results, failing)
     if mistake is not None:
-        return Report(f"{name} looks wrong: {mistake.message} [mistake: {mistake.id}]", mistake.id, _whats(failing))
-    return Report(_describe(name, spec, failing[0]), None, _whats(failing))
+        text = f"{name} looks wrong.\n{_wrap(mistake.message)}\n[mistake: {mistake.id}]"
+        return Report(text, mistake.id, _whats(failing))
+    return Report(_wrap(_describe(name, spec, failing[0])), None, _whats(failing))
+
+
+def _wrap(text: str) -> str:
+    """Lines short enough to read in a notebook's error box and in the feedback page."""
+    return textwrap.fill(text, width=88, break_long_words=False, break_on_hyphens=False)
 
 
 def _whats(failing: list[tuple[Case, Outcome, Outcome]]) -> list[str]:

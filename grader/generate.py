@@ -437,7 +437,9 @@ def filled_release(assignment: str, mistakes: Iterable[object] = ()) -> nbformat
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id not in answers:
             continue
-        cell.source = answers[grade_id]
+        cell.source = "\n".join(
+            line for line in answers[grade_id].splitlines() if line.strip() not in (BEGIN, END)
+        )
         if grade_id.startswith("answer-"):
             defined = grade_id.removeprefix("answer-").split("-")
             for m in [m for m in pending if m.function in defined]:  # type: ignore[attr-defined]

@@ -742,7 +742,8 @@ def check(assignment: str, name: str, namespace: dict[str, Any]) -> Report:
         return Report(None)
     mistake = _diagnose(assignment, name, spec, results, failing)
     if mistake is not None:
-        text = f"{name} looks wrong.\n{_wrap(mistake.message)}\n[mistake: {mistake.id}]"
+        # The first line names the mistake on its own: grade reports show only that line.
+        text = f"{name} looks wrong [mistake: {mistake.id}]:\n{_wrap(mistake.message)}"
         return Report(text, mistake.id, _whats(failing))
     return Report(_wrap(_describe(name, spec, failing[0])), None, _whats(failing))
 

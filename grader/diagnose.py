@@ -442,6 +442,16 @@ def _memory_run(rng: np.random.Generator) -> Callable[[Any], Any]:
     return run
 
 
+# Earlier exercises' functions each notebook asks the student to paste (its `helpers:` cells).
+HELPERS: dict[str, tuple[str, ...]] = {
+    "ch1-lookup": (),
+    "ch2-sdpa": (),
+    "ch3-self-cross": ("softmax", "causal_mask", "scaled_dot_product_attention"),
+    "ch4-multihead": (),
+    "ch5-gqa": ("split_heads", "merge_heads", "MultiHeadAttention"),
+    "ch6-tiled": (),
+}
+
 SPECS: dict[str, dict[str, Spec]] = {
     "ch1-lookup": {
         "hard_lookup": Spec(_ch1_hard),
@@ -677,12 +687,17 @@ def _refusal(name: str, label: str) -> str:
 
 @contextlib.contextmanager
 def _references_in(namespace: dict[str, Any], keep: str) -> Iterator[set[types.CodeType]]:
-    """Put the reference version of every other course name the notebook defines; yield their code."""
+    """Put the reference version of the notebook's other course functions in place; yield their code.
+
+    Only the names the notebook itself asks the student to define (graded or pasted from an earlier
+    exercise) are replaced, never a student's own helper that happens to share a course name.
+    """
     saved: dict[str, Any] = {}
     allowed: set[types.CodeType] = set()
+    assignment = next(a for a, specs in SPECS.items() if keep in specs)
     try:
-        for other in solutions.__all__:
-            if other != keep and other in namespace:
+        for other in (*SPECS[assignment], *HELPERS[assignment]):
+            if other != keep and other in namespace and other in solutions.__all__:
                 saved[other] = namespace[other]
                 namespace[other] = getattr(solutions, other)
                 allowed |= _codes(namespace[other])

@@ -137,6 +137,20 @@ def test_other_course_functions_are_swapped_for_the_reference_while_checking() -
     assert ns["softmax"](1.5) == 1.5, "the student's function is restored afterwards"
 
 
+def test_a_students_own_helper_with_a_course_name_is_left_alone() -> None:
+    ns = namespace("ch6-tiled")
+    ns["_reference"] = ns["tiled_attention"]
+    exec(
+        "def softmax(s):\n"
+        "    return torch.softmax(s, dim=-1)\n"
+        "def tiled_attention(Q, K, V, block_size=128, causal=False):\n"
+        "    assert softmax(torch.zeros(2)).dtype == torch.float32, 'the helper was replaced'\n"
+        "    return _reference(Q, K, V, block_size, causal)\n",
+        ns,
+    )
+    assert diagnose.check("ch6-tiled", "tiled_attention", ns).problem is None
+
+
 def test_grading_is_reproducible() -> None:
     ns = namespace("ch5-gqa")
     ns["repeat_kv"] = mistakes.mistakes_for("ch5-gqa", "repeat_kv")[0].impl

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+import jupytext
 import nbformat
 import pytest
 
@@ -120,6 +121,15 @@ def test_at_least_four_known_mistakes_per_chapter(assignment: str) -> None:
     assert {m.function for m in known} <= set(diagnose.SPECS[assignment])
     for m in known:
         assert len(m.message) > 30 and "[[" not in m.message and "array(" not in m.message, m.id
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_diagnosis_knows_each_notebooks_functions(assignment: str) -> None:
+    text = jupytext.read(generate.EXERCISES_DIR / f"{assignment}.md")
+    helpers = [n for c in text.cells for n in generate._names(c.metadata.get("helpers", []))]
+    injected = [n for c in text.cells for n in generate._names(c.metadata.get("inject", []))]
+    assert tuple(helpers) == diagnose.HELPERS[assignment]
+    assert set(injected) <= set(diagnose.SPECS[assignment])
 
 
 def test_generation_is_deterministic() -> None:

@@ -32,6 +32,8 @@ from solutions import mistakes
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
 ASSIGNMENTS = generate.ASSIGNMENTS
+# With pytest-xdist, `--dist loadgroup` keeps each chapter's tests on one worker (one grading run each).
+CHAPTERS = [pytest.param(a, marks=pytest.mark.xdist_group(a)) for a in ASSIGNMENTS]
 
 
 def _mistake_students(assignment: str) -> dict[str, list[mistakes.Mistake]]:
@@ -134,12 +136,12 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return {a: f.result() for a, f in futures.items()}
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", CHAPTERS)
 def test_committed_release_is_what_nbgrader_generates(graded: dict, assignment: str) -> None:
     assert graded[assignment]["release_is_fresh"], f"stale release: run `python -m grader.generate {assignment}`"
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", CHAPTERS)
 def test_instructor_notebook_gets_full_marks(graded: dict, assignment: str) -> None:
     result = graded[assignment]
     assert result["autograde"].returncode == 0, result["autograde"].stderr[-3000:]
@@ -147,7 +149,7 @@ def test_instructor_notebook_gets_full_marks(graded: dict, assignment: str) -> N
     assert sum(result["max"].values()) > 0
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", CHAPTERS)
 def test_untouched_release_scores_zero_and_grader_finishes(graded: dict, assignment: str) -> None:
     result = graded[assignment]
     scores = result["scores"]["untouched"]
@@ -159,7 +161,11 @@ def test_untouched_release_scores_zero_and_grader_finishes(graded: dict, assignm
 
 
 def _mistake_params() -> list:
-    return [pytest.param(m, id=f"{a}:{m.id}") for a in ASSIGNMENTS for m in mistakes.mistakes_for(a)]
+    return [
+        pytest.param(m, id=f"{a}:{m.id}", marks=pytest.mark.xdist_group(a))
+        for a in ASSIGNMENTS
+        for m in mistakes.mistakes_for(a)
+    ]
 
 
 @pytest.mark.parametrize("mistake", _mistake_params())

@@ -40,6 +40,14 @@ class Outcome:
     log: str = field(default="", repr=False)
 
 
+def available_cores() -> int:
+    """Cores this process may run on (respects taskset/cpusets, unlike ``os.cpu_count``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def snapshot_gradebook(course: Path, dest: Path) -> None:
     """A consistent copy of ``course/gradebook.db`` at ``dest`` (SQLite's backup API)."""
     with sqlite3.connect(Path(course) / "gradebook.db") as src, sqlite3.connect(dest) as dst:
@@ -132,7 +140,7 @@ def grade_parallel(
     course = Path(course).resolve()
     into = Path(into).resolve() if into is not None else course
     tasks = list(tasks)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
+    jobs = max(1, min(jobs or available_cores(), len(tasks) or 1))
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="grader-shards-") as tmp:
         gradebook = Path(tmp) / "snapshot.db"

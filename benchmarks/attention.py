@@ -271,6 +271,7 @@ def plot(rows: list[Row], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     styles = {"naive": ("tab:red", "o"), "tiled": ("tab:blue", "s"), "sdpa": ("tab:green", "^")}
     names = {"naive": "naive (materialised weights)", "tiled": f"tiled_attention (block {rows[0].block_size})",
@@ -282,9 +283,12 @@ def plot(rows: list[Row], path: Path) -> None:
         n = [r.seq_len for r in mine]
         ax_t.plot(n, [r.time_ms for r in mine], marker=marker, color=color, label=names.get(method, method))
         ax_m.plot(n, [r.peak_mib for r in mine], marker=marker, color=color, label=names.get(method, method))
+    lengths = sorted({r.seq_len for r in rows})
     for ax, ylabel in ((ax_t, "forward time (ms)"), (ax_m, "peak memory (MiB)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(lengths, [str(n) for n in lengths], fontsize=8)
         ax.set_xlabel("sequence length n")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)

@@ -103,9 +103,9 @@ def random_cache(
     batch: int, n_kv_heads: int, context: int, head_dim: int, dtype: torch.dtype, device: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A KV cache of ``context`` random positions: ``(k, v)``, each ``(batch, n_kv_heads, context, head_dim)``."""
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device).manual_seed(0)
     shape = (batch, n_kv_heads, context, head_dim)
-    return tuple(torch.randn(shape, generator=gen).to(device=device, dtype=dtype) for _ in range(2))
+    return tuple(torch.randn(shape, generator=gen, device=device, dtype=dtype) for _ in range(2))
 
 
 def grouped_decode_step(

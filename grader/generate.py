@@ -145,7 +145,7 @@ def _body_start(node: ast.FunctionDef | ast.ClassDef) -> int:
 def _nested(helpers: list[types.FunctionType], indent: str) -> list[str]:
     lines: list[str] = []
     for helper in helpers:
-        lines += [indent + line if line.strip() else "" for line in _source_lines(helper)]
+        lines += [indent + line if line.strip() else "" for line in _source_lines(helper)] + [""]
     return lines
 
 
@@ -158,9 +158,9 @@ def _wrap_function(lines: list[str], node: ast.FunctionDef, helpers: list[types.
     out.append(body_indent + BEGIN)
     if helpers:
         names = ", ".join(h.__name__ for h in helpers)
-        out.append(f"{body_indent}# Reference helpers used below ({names}), pasted from solutions/.")
+        comment = textwrap.wrap(f"Helpers of the reference, pasted from solutions/: {names}.", 88)
+        out += [f"{body_indent}# {line}" for line in comment]
         out += _nested(helpers, body_indent)
-        out.append("")
     out += lines[head_end:stop]
     out.append(body_indent + END)
     del start

@@ -3,6 +3,7 @@
     python benchmarks/grading.py                      # 32 submissions of the tiny synthetic assignment
     python benchmarks/grading.py -n 24 --assignment ch2-sdpa   # the real chapter 2 exercise
     python benchmarks/grading.py --jobs 1 2 4         # the CLI with several worker counts
+    python benchmarks/grading.py --repeat 3           # best of 3 interleaved runs (shared machines)
 
 N synthetic submissions (a fixed mix of correct, wrong, unsolved and broken ones: invalid JSON, an
 infinite loop, a memory hog, 100 MB of output, deleted test cells) are graded in two copies of a fresh
@@ -102,6 +103,7 @@ def main() -> None:
                    help="tiny (synthetic, default) or a real id such as ch2-sdpa")
     p.add_argument("--jobs", type=int, nargs="+", default=[os.cpu_count() or 1],
                    help="worker counts for the CLI (default: all cores)")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each method, interleaved; best counts")
     p.add_argument("--timeout", type=int, default=5, help="cell timeout in seconds for both (default 5)")
     args = p.parse_args()
 
@@ -115,30 +117,41 @@ def main() -> None:
         print(f"{args.n} submissions of {assignment} ({mix}); cell timeout {args.timeout} s; "
               f"{os.cpu_count()} cores")
 
-        stock = Path(tmp) / "stock"
-        shutil.copytree(base, stock)
-        t_auto = timed(["nbgrader", "autograde", assignment], stock)
-        t_fb = timed(["nbgrader", "generate_feedback", assignment], stock)
-        reference = grades(stock, assignment)
+        # Each method runs `--repeat` times, interleaved, each time on a fresh copy; the best time counts
+        # (on a shared machine, the run least disturbed by other work is the closest to the truth).
+        t_auto, t_fb, t_cli = [], [], {jobs: [] for jobs in args.jobs}
+        cli_grades = {}
+        for r in range(args.repeat):
+            stock = Path(tmp) / f"stock-{r}"
+            shutil.copytree(base, stock)
+            t_auto.append(timed(["nbgrader", "autograde", assignment], stock))
+            t_fb.append(timed(["nbgrader", "generate_feedback", assignment], stock))
+            reference = grades(stock, assignment)
+            shutil.rmtree(stock)
+            for jobs in args.jobs:
+                course = Path(tmp) / f"cli-{jobs}-{r}"
+                shutil.copytree(base, course)
+                t_cli[jobs].append(timed([PY, "-m", "grader", "--course-dir", str(course), "grade", assignment,
+                                          "--jobs", str(jobs)], course))
+                same = grades(course, assignment) == reference
+                cli_grades[jobs] = cli_grades.get(jobs, True) and same
+                shutil.rmtree(course)
 
-        rows = [("stock nbgrader autograde (serial)", t_auto, None),
-                ("stock autograde + generate_feedback (serial)", t_auto + t_fb, None)]
+        serial = min(a + f for a, f in zip(t_auto, t_fb, strict=True))
+        rows = [("stock nbgrader autograde (serial)", min(t_auto), None),
+                ("stock autograde + generate_feedback (serial)", serial, None)]
         for jobs in args.jobs:
-            course = Path(tmp) / f"cli-{jobs}"
-            shutil.copytree(base, course)
-            t = timed([PY, "-m", "grader", "--course-dir", str(course), "grade", assignment,
-                       "--jobs", str(jobs)], course)
-            rows.append((f"python -m grader grade --jobs {jobs} (+ feedback, CSV)", t, grades(course, assignment)))
+            rows.append((f"python -m grader grade --jobs {jobs} (+ feedback, CSV)", min(t_cli[jobs]), cli_grades[jobs]))
 
         n = args.n
         width = max(len(r[0]) for r in rows)
-        print(f"\n{'method':<{width}}  {'seconds':>8}  {'nb/min':>7}  {'speed-up':>8}  identical grades")
-        serial = t_auto + t_fb
+        print(f"\n{'method (best of ' + str(args.repeat) + ')':<{width}}  {'seconds':>8}  {'nb/min':>7}  "
+              f"{'speed-up':>8}  identical grades")
         for name, t, g in rows:
-            same = "-" if g is None else ("yes" if g == reference else "NO")
+            same = "-" if g is None else ("yes" if g else "NO")
             print(f"{name:<{width}}  {t:8.1f}  {60 * n / t:7.1f}  {serial / t:7.2f}x  {same}")
-        print(f"(speed-up relative to serial autograde + feedback; autograde alone: {60 * n / t_auto:.1f} nb/min)")
-        if any(g is not None and g != reference for _, _, g in rows):
+        print(f"(speed-up relative to serial autograde + feedback; autograde alone: {60 * n / min(t_auto):.1f} nb/min)")
+        if any(g is False for _, _, g in rows):
             sys.exit("grades differ from serial stock nbgrader")
 
 

@@ -39,9 +39,13 @@ LIMIT_MESSAGES = {
 }
 
 
-def _first_line(text: str) -> str:
-    text = (text or "").strip()
-    return text.splitlines()[0].strip() if text else ""
+MAX_MESSAGE = 300
+
+
+def _one_line(text: str) -> str:
+    """A message on one line (hidden tests wrap long messages), at most ``MAX_MESSAGE`` characters."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def cell_errors(notebook: Path) -> dict[str, str]:
@@ -57,7 +61,7 @@ def cell_errors(notebook: Path) -> dict[str, str]:
             continue
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                evalue = _first_line(out.get("evalue") or "")
+                evalue = _one_line(out.get("evalue") or "")
                 ename = out.get("ename", "Error")
                 if ename in LIMIT_MESSAGES:
                     errors[meta["grade_id"]] = LIMIT_MESSAGES[ename]
@@ -136,7 +140,8 @@ def summary(rows: list[Row], top: int = 3) -> str:
             lines.append(f"  {cell:<{width}}  mean {mean:5.2f} / {max_score:g}")
             counts = Counter(r.mistakes[cell] for r in group if cell in r.mistakes)
             for msg, n in counts.most_common(top):
-                lines.append(f"  {'':<{width}}  {n:3d} x {msg[:120]}")
+                short = msg if len(msg) <= 150 else msg[:147] + "..."
+                lines.append(f"  {'':<{width}}  {n:3d} x {short}")
         problems = Counter(r.message for r in group if r.status != "graded")
         for msg, n in problems.most_common():
             lines.append(f"  not graded: {n:3d} x {msg}")

@@ -134,3 +134,34 @@ def test_diagnosis_knows_each_notebooks_functions(assignment: str) -> None:
 
 def test_generation_is_deterministic() -> None:
     assert generate.dumps(generate.build_source("ch2-sdpa")) == generate.dumps(generate.build_source("ch2-sdpa"))
+
+
+def test_self_check_prints_one_line_per_function(capsys: pytest.CaptureFixture[str]) -> None:
+    ns: dict = {}
+    exec(generate.selfcheck_source({"good": 2, "wrong": 1, "todo": 3, "broken": 1}), ns)
+
+    @ns["visible_test"]
+    def test_good() -> None:
+        pass
+
+    @ns["visible_test"]
+    def test_wrong() -> None:
+        raise AssertionError("weights should sum to 1")
+
+    @ns["visible_test"]
+    def test_todo() -> None:
+        raise NotImplementedError()
+
+    @ns["visible_test"]
+    def test_broken() -> None:
+        raise ValueError("bad shape")
+
+    ns["self_check"]()
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [
+        "  PASS  good (2 points)",
+        "  FAIL  wrong (1 point): weights should sum to 1",
+        "  TODO  todo (3 points): not implemented yet",
+        "  FAIL  broken (1 point): raised ValueError: bad shape",
+        "Visible tests pass for 1 of 4 functions (2 of 7 points).",
+    ]

@@ -65,3 +65,23 @@ def soft_lookup(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     weights = softmax(keys @ query / temperature, axis=-1)
     return weights @ values, weights
+
+
+def numerical_gradient(f, query: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Jacobian of ``f`` at ``query`` by central differences.
+
+    Args:
+        f: a function from a ``(d,)`` array to a ``(d_v,)`` array.
+        query: ``(d,)``, the point where the derivative is taken.
+        eps: the step.
+
+    Returns:
+        ``(d_v, d)``: column ``i`` is ``(f(query + eps e_i) - f(query - eps e_i)) / (2 eps)``.
+    """
+    query = np.asarray(query, dtype=float)
+    columns = []
+    for i in range(query.size):
+        step = np.zeros_like(query)
+        step[i] = eps
+        columns.append((f(query + step) - f(query - step)) / (2 * eps))
+    return np.stack(columns, axis=-1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import warnings
@@ -124,6 +125,8 @@ def cmd_grade(args) -> int:
     tasks, messages = find_tasks(course, assignments, args.student)
     if args.shard:
         index, count = (int(x) for x in args.shard.split("/"))
+        if index >= count:
+            raise SystemExit(f"--shard {args.shard}: I must be below N")
         tasks = tasks[index::count]
         keep = set(tasks)
         messages = {k: v for k, v in messages.items() if k in keep}
@@ -210,4 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
     args = build_parser().parse_args(argv)
+    course = Path(args.into if args.command == "merge" else args.course_dir)
+    if args.command != "import" and not (course / "nbgrader_config.py").exists():
+        raise SystemExit(f"{course} is not an nbgrader course directory (no nbgrader_config.py)")
+    if getattr(args, "shard", None) and not re.fullmatch(r"\d+/[1-9]\d*", args.shard):
+        raise SystemExit(f"--shard wants I/N with 0 <= I < N, e.g. 0/4 (got {args.shard!r})")
     return args.func(args)

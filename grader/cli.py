@@ -130,14 +130,14 @@ def cmd_grade(args) -> int:
         tasks = tasks[index::count]
         keep = set(tasks)
         messages = {k: v for k, v in messages.items() if k in keep}
-    for assignment in sorted({a for a, _ in tasks}):
-        ensure_generated(course, assignment)
     into = course
-    if args.out:
+    if args.out:  # a shard directory: the course itself is only read (it may be a read-only volume)
         into = Path(args.out).resolve()
-        with tempfile.TemporaryDirectory() as tmp:
-            snapshot_gradebook(course, Path(tmp) / "gradebook.db")
-            make_shard(course, into, Path(tmp) / "gradebook.db")
+        make_shard(course, into, None)
+        if (course / "gradebook.db").exists():
+            snapshot_gradebook(course, into / "gradebook.db")
+    for assignment in sorted({a for a, _ in tasks}):
+        ensure_generated(into, assignment)
     if tasks:
         tqdm_module.tqdm.monitor_interval = 0  # no monitor thread in the process that forks workers
         with tqdm(total=len(tasks), unit="nb", desc="autograding", file=sys.stderr) as bar:
@@ -161,10 +161,13 @@ def cmd_grade(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from grader.merge import merge_shards
+    from grader.merge import graded_in, merge_shards
 
     into = Path(args.into).resolve()
-    merged = merge_shards([Path(s) for s in args.shards], into)
+    shards = [Path(s) for s in args.shards]
+    for assignment in sorted({a for shard in shards for a, _ in graded_in(shard)}):
+        ensure_generated(into, assignment)  # a fresh checkout has no gradebook yet
+    merged = merge_shards(shards, into)
     print(f"merged {len(merged)} submissions into {into / 'gradebook.db'}")
     _finish(into, {}, Path(args.csv) if args.csv else None, None)
     return 0

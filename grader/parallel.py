@@ -54,12 +54,13 @@ def snapshot_gradebook(course: Path, dest: Path) -> None:
         src.backup(dst)
 
 
-def make_shard(course: Path, shard: Path, gradebook: Path) -> Path:
-    """Create the shard course directory ``shard`` from ``course`` and a gradebook snapshot."""
+def make_shard(course: Path, shard: Path, gradebook: Path | None) -> Path:
+    """Create the shard course directory ``shard`` from ``course`` and a gradebook snapshot (if any)."""
     shard.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(course) / "nbgrader_config.py", shard / "nbgrader_config.py")
     shutil.copytree(Path(course) / "source", shard / "source", dirs_exist_ok=True)
-    shutil.copy(gradebook, shard / "gradebook.db")
+    if gradebook is not None:
+        shutil.copy(gradebook, shard / "gradebook.db")
     return shard
 
 
@@ -136,7 +137,8 @@ def grade_parallel(
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Grade ``(assignment, student)`` tasks of ``course`` with ``jobs`` worker processes (default:
-    all cores) and merge the results into ``into`` (default: ``course`` itself)."""
+    all cores) and merge the results into ``into`` (default: ``course`` itself; its gradebook must
+    already hold the assignments, see ``grader.cli.ensure_generated``). ``course`` is only read."""
     course = Path(course).resolve()
     into = Path(into).resolve() if into is not None else course
     tasks = list(tasks)
@@ -144,7 +146,7 @@ def grade_parallel(
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="grader-shards-") as tmp:
         gradebook = Path(tmp) / "snapshot.db"
-        snapshot_gradebook(course, gradebook)
+        snapshot_gradebook(into, gradebook)  # the gradebook the results go to knows the assignments
         # fork: workers start at once with nbgrader already imported (spawn costs seconds per worker)
         ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")
         init = (str(course), str(gradebook), tmp, timeout, memory_mb)

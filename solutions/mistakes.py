@@ -22,13 +22,42 @@ import math
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .ch2_sdpa import causal_mask, scaled_dot_product_attention, softmax
-from .ch4_multihead import merge_heads, split_heads
-from .ch5_gqa import GroupedQueryAttention, repeat_kv
+
+if TYPE_CHECKING:
+    import torch
+
+    from .ch4_multihead import merge_heads, split_heads
+    from .ch5_gqa import GroupedQueryAttention, repeat_kv
+
+TORCH_ASSIGNMENTS = ("ch4-multihead", "ch5-gqa", "ch6-tiled")
+
+
+def _load_torch_names() -> None:
+    """Bind ``torch`` and the PyTorch chapters' functions as globals of this module, on first need.
+
+    The NumPy chapters' mistakes never need torch, so grading chapters 1-3 does not import it (about a
+    second per notebook). Every PyTorch chapter's mistake is reached through :func:`mistakes_for` or
+    :meth:`Mistake.build`, which call this first.
+    """
+    if "torch" in globals():
+        return
+    import torch
+
+    from .ch4_multihead import merge_heads, split_heads
+    from .ch5_gqa import GroupedQueryAttention, repeat_kv
+
+    globals().update(
+        torch=torch,
+        merge_heads=merge_heads,
+        split_heads=split_heads,
+        GroupedQueryAttention=GroupedQueryAttention,
+        repeat_kv=repeat_kv,
+    )
 
 
 @dataclass(frozen=True)
@@ -48,6 +77,8 @@ class Mistake:
 
     def build(self) -> Callable | type:
         """The wrong callable: the function itself, or a subclass of the reference with the method replaced."""
+        if self.assignment in TORCH_ASSIGNMENTS:
+            _load_torch_names()
         if "." not in self.target:
             return self.impl
         import solutions
@@ -84,6 +115,8 @@ def mistake(assignment: str, target: str, id: str, message: str) -> Callable[[Ca
 
 def mistakes_for(assignment: str, function: str | None = None) -> list[Mistake]:
     """The mistakes of one assignment, optionally only those of one graded function or class."""
+    if assignment in TORCH_ASSIGNMENTS:
+        _load_torch_names()
     return [m for m in MISTAKES if m.assignment == assignment and function in (None, m.function)]
 
 

@@ -28,7 +28,6 @@ Prints a table and a summary against the targets, and writes ``attention_<cpu|cu
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import gc
 import json
@@ -38,12 +37,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from course.measure import write_rows_csv
 from solutions import tiled_attention
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -257,12 +257,7 @@ def summary(rows: list[Row]) -> list[str]:
 
 def write_csv(rows: list[Row], path: Path) -> None:
     """One line per :class:`Row`, with a header of the field names."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[field.name for field in fields(Row)])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in asdict(row).items()})
+    write_rows_csv(rows, Row, path)
 
 
 def plot(rows: list[Row], path: Path) -> None:

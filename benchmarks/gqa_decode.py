@@ -28,16 +28,16 @@ Prints a table and writes ``gqa_decode_<cpu|cuda>.csv`` to ``benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from course.measure import write_rows_csv
 from solutions import GroupedQueryAttention, kv_cache_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -213,12 +213,7 @@ def run(batch: int, context: int, d_model: int, n_heads: int, kv_heads: tuple[in
 
 def write_csv(rows: list[DecodeRow], path: Path) -> None:
     """One line per :class:`DecodeRow`, with a header of the field names."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[field.name for field in fields(DecodeRow)])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in asdict(row).items()})
+    write_rows_csv(rows, DecodeRow, path)
 
 
 def main(argv: list[str] | None = None) -> list[DecodeRow]:

@@ -10,11 +10,14 @@ allocator overhead.
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
 
 import torch
 
@@ -81,3 +84,13 @@ def peak_bytes(fn: Callable[[], object], device: str | torch.device = "cpu") -> 
     if torch.device(device).type == "cuda":
         return gpu.cuda_peak_bytes(fn)
     return cpu_peak_bytes(fn)
+
+
+def write_rows_csv(rows: Sequence, row_type: type, path: Path) -> None:
+    """Write dataclass ``rows`` (of ``row_type``) as a CSV: a header of its field names, floats to 4 digits."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=[field.name for field in fields(row_type)])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in asdict(row).items()})

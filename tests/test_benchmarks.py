@@ -8,6 +8,7 @@ cache shrinks with the key/value heads) and that the GPU-only benchmark skips wi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import math
 
@@ -70,7 +71,7 @@ def test_attention_quick_run_prints_table_and_writes_csv_and_png(tmp_path, capsy
 
     written = read_csv(tmp_path / "attention_cpu.csv")
     assert [r["method"] for r in written] == [r.method for r in rows]
-    assert list(written[0]) == [f.name for f in attention.fields(attention.Row)]
+    assert list(written[0]) == [f.name for f in dataclasses.fields(attention.Row)]
     for r in written:
         assert r["device"].startswith("CPU: ")
         dt.datetime.strptime(r["date"], "%Y-%m-%d %H:%M UTC")
@@ -124,7 +125,7 @@ def test_gqa_quick_run_prints_table_and_writes_csv(tmp_path, capsys):
     for variant in ("MHA", "GQA-2", "MQA"):
         assert any(line.split()[:1] == [variant] for line in out.splitlines())
     written = read_csv(tmp_path / "gqa_decode_cpu.csv")
-    assert list(written[0]) == [f.name for f in gqa_decode.fields(gqa_decode.DecodeRow)]
+    assert list(written[0]) == [f.name for f in dataclasses.fields(gqa_decode.DecodeRow)]
     mha, gqa, mqa = (float(r["kv_cache_mib"]) for r in written)
     # batch 1 x context 512 x 8 heads x head_dim 32 x 2 (K and V) x 4 bytes = 1 MiB, then / 4 and / 8.
     assert (mha, gqa, mqa) == (1.0, 0.25, 0.125)

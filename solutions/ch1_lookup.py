@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import require_ndim, shape_of, validated
-from .ch2_sdpa import softmax
 
 
 def _check_lookup(query: np.ndarray, keys: np.ndarray, values: np.ndarray, temperature: float = 1.0) -> None:
@@ -63,7 +62,9 @@ def soft_lookup(
     Returns:
         ``(output (d_v,), weights (n,))``; the weights are non-negative and sum to 1.
     """
-    weights = softmax(keys @ query / temperature, axis=-1)
+    scores = keys @ query / temperature
+    weights = np.exp(scores - scores.max())  # subtracting the max keeps exp from overflowing
+    weights = weights / weights.sum()
     return weights @ values, weights
 
 

@@ -74,6 +74,7 @@ def padding_mask(lengths: np.ndarray, n_k: int) -> np.ndarray:
         lengths: ``(batch,)`` integers in ``[0, n_k]``.
         n_k: padded length.
     """
+    lengths = np.asarray(lengths)
     return (np.arange(n_k)[None, :] < lengths[:, None])[:, None, :]
 
 

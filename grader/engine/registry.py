@@ -13,8 +13,8 @@ all ask :func:`exercises`.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
-import inspect
 import sys
 import types
 from dataclasses import dataclass
@@ -130,6 +130,23 @@ class Exercise:
             )
         for name in self.course_names:
             ref.course_names_used(ref.reference(name), self.course_names)
+        imported = set()
+        for cell in self.cells:
+            if cell.cell_type != "code" or "inject" in cell.metadata or "helpers" in cell.metadata:
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        for name in self.course_names:
+            missing = {m for m, v in ref.globals_used(ref.reference(name)).items()
+                       if isinstance(v, types.ModuleType)} - imported
+            if missing:
+                raise ValueError(f"{self.id}: the reference of {name} uses {sorted(missing)}, which the notebook's "
+                                 f"setup cells do not import")
 
 
 @lru_cache(maxsize=8)
@@ -153,7 +170,3 @@ def exercise(assignment: str, folder: Path = EXERCISES_DIR) -> Exercise:
 
 def assignment_ids(folder: Path = EXERCISES_DIR) -> list[str]:
     return [e.id for e in exercises(folder)]
-
-
-def defining_file(obj: object) -> str:
-    return inspect.getsourcefile(obj) or "?"  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import require_ndim, shape_of
+from ._checks import check_mask, require_ndim, shape_of
 from ._torch_attention import attention, heads_mask, lower_right_causal_mask
 from .ch4_multihead import MultiHeadAttention, merge_heads, split_heads
 
@@ -27,6 +27,54 @@ def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
         raise ValueError(f"n_rep must be >= 1, got {n_rep}")
     batch, n_kv, seq, head_dim = x.shape
     return x[:, :, None].expand(batch, n_kv, n_rep, seq, head_dim).reshape(batch, n_kv * n_rep, seq, head_dim)
+
+
+def _grouped_rows_mask(mask: torch.Tensor, n_kv_heads: int, n_rep: int, n_q: int) -> torch.Tensor:
+    """A per-head mask rearranged for :func:`_grouped_attention`'s query rows.
+
+    Args:
+        mask: boolean, True = may attend: ``(n_q | 1, n_k)`` or ``(batch | 1, n_heads | 1, n_q | 1, n_k)``.
+
+    Returns:
+        ``(batch | 1, n_kv_heads | 1, n_rep * n_q | 1, n_k)``: row ``r * n_q + i`` of group ``g`` is
+        query ``i`` of head ``g * n_rep + r``. Only the (small, boolean) mask is ever repeated.
+    """
+    if mask.ndim == 2:
+        mask = mask[None, None]
+    batch, heads, rows, n_k = mask.shape
+    if heads == 1 and rows == 1:
+        return mask  # one row for every head and query: broadcasts as it is
+    if heads == 1:
+        return mask.repeat(1, 1, n_rep, 1)  # the same rows for each of the n_rep heads of a group
+    return mask.expand(batch, heads, n_q, n_k).reshape(batch, n_kv_heads, n_rep * n_q, n_k)
+
+
+def _grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of ``n_heads`` query heads over ``n_kv_heads`` shared key/value heads, without copying them.
+
+    Args:
+        q: ``(batch, n_heads, n_q, head_dim)``; k, v: ``(batch, n_kv_heads, n_k, head_dim)``, where
+            ``n_kv_heads`` divides ``n_heads``.
+        mask: optional boolean, True = may attend: ``(n_q, n_k)`` or ``(batch | 1, n_heads | 1, n_q | 1, n_k)``.
+
+    Returns:
+        ``(batch, n_heads, n_q, head_dim)``, the same as
+        ``attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), mask)[0]``: query head ``h`` reads key/value
+        head ``h // n_rep``.
+    """
+    batch, n_heads, n_q, head_dim = q.shape
+    n_kv_heads, n_k = k.shape[1], k.shape[-2]
+    n_rep = n_heads // n_kv_heads
+    # The n_rep query heads of group g become n_rep * n_q query rows against the one key/value head g:
+    # one ordinary matrix product per key/value head reads it once. (Broadcasting k as
+    # (batch, n_kv_heads, 1, n_k, head_dim) against q as (batch, n_kv_heads, n_rep, n_q, head_dim) would
+    # not do: torch.matmul copies a broadcast operand to its full n_rep-fold size.)
+    rows = q.reshape(batch, n_kv_heads, n_rep * n_q, head_dim)
+    if mask is not None:
+        check_mask(mask, n_q, n_k, (batch, n_heads))
+        mask = _grouped_rows_mask(mask, n_kv_heads, n_rep, n_q)
+    out, _ = attention(rows, k, v, mask)  # (batch, n_kv_heads, n_rep * n_q, head_dim)
+    return out.reshape(batch, n_heads, n_q, head_dim)
 
 
 class GroupedQueryAttention(nn.Module):
@@ -85,7 +133,8 @@ class GroupedQueryAttention(nn.Module):
         n_new, n_total = q.shape[-2], k.shape[-2]
         if mask is None:
             mask = lower_right_causal_mask(n_new, n_total, device=x.device)
-        out, _ = attention(q, repeat_kv(k, self.n_rep), repeat_kv(v, self.n_rep), heads_mask(mask))
+        # Each group of n_rep query heads reads its one key/value head in place: no repeat_kv copy.
+        out = _grouped_attention(q, k, v, heads_mask(mask))
         return self.out_proj(merge_heads(out)), (k, v)
 
 

@@ -40,3 +40,17 @@ c.Autograde.autograde_preprocessors = [
 # A submission whose test cells were deleted gets them back from the source version (and is graded
 # on them) instead of silently scoring 0 on the missing cells; edited test cells are always overwritten.
 c.OverwriteCells.add_missing_cells = True
+
+# --- Feedback pages that render offline (grader/feedback.py): formulas become MathML, and nothing loads
+# from another host (nbgrader's own template would load MathJax from a CDN).
+c.HTMLExporter.extra_template_basedirs = [
+    str(__import__("grader.feedback", fromlist=["TEMPLATES"]).TEMPLATES),
+    str(__import__("pathlib").Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
+        / "templates"),
+]
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "grader.feedback.OfflineMath",
+    "grader.feedback.NoRemoteOutputs",
+]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ class Mistake:
     replace: tuple[tuple[str, str], ...] = ()
     rewrite: str | None = None  # the whole target, as a student would write it (when not a small change)
     assignment: str = field(default="", compare=False)
+    reference_of: Callable[[str], object] = field(default=ref.reference, compare=False, repr=False)
 
     @property
     def function(self) -> str:
@@ -45,7 +46,7 @@ class Mistake:
 
     def source(self) -> str:
         """The student-form source of the graded object with this mistake made."""
-        return apply(ref.student_source(ref.reference(self.function)), self)
+        return apply(ref.student_source(self.reference_of(self.function)), self)
 
     def build(self, namespace: Mapping[str, Any]) -> Any:
         """Compile :meth:`source` with ``namespace`` (imports and the other course names) as globals."""

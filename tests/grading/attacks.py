@@ -1,0 +1,288 @@
+"""A hostile class for chapter 2: one attack per class of cheat or harm an autograder must withstand.
+
+Each attack is an unsolved ch2-sdpa release with one extra code cell, placed right after the setup
+cell (``where="start"``) or at the end (``where="end"``). None of them solves anything, so every one
+must score 0, with a message in every grade cell, while it tries to: forge its grade (input and AST
+transformers, patched numpy, a fake grader module, objects that read the checker's frames, the
+reference read from disk or imported after disabling the profiler or from a thread, torch's aten
+SDPA), or harm others (append to ``solutions/`` and ``grader/``, edit the gradebook, read other
+submissions into its feedback, leave a process behind, kill or stop the grader, lift its memory
+limit, ignore interrupts, reach the network, hijack the kernel's request handler).
+
+``RESILIENCE`` are solved notebooks with one hang or crash: they must lose only that function's points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: A line only the honest students' notebooks contain (an attacker's feedback must never show it).
+HONEST_MARKER = "HONEST-STUDENT-MARKER-7f3a"
+#: A marker in the command line of the process an attacker tries to leave running.
+SLEEPER_MARKER = "HOSTILE-SLEEPER-9c1e"
+#: Printed only if an attacker lifted its memory limit and then allocated past it.
+LIFTED_MARKER = "LIFTED-AND-ALLOCATED"
+#: Written into files of the course's code only if an attacker could write there.
+HACK_MARKER = "# HACKED-BY-A-SUBMISSION"
+
+
+@dataclass(frozen=True)
+class Attack:
+    code: str
+    where: str = "start"
+
+
+_CANDIDATE_ROOTS = """
+import os, sys
+_roots = set()
+for _p in list(sys.path) + [os.getcwd(), os.path.expanduser("~"), "/work", "/root", "/home", "/tmp"]:
+    _p = os.path.abspath(_p or ".")
+    for _up in [_p, *list(__import__("pathlib").Path(_p).parents)[:4]]:
+        _roots.add(str(_up))
+"""
+
+ATTACKS: dict[str, Attack] = {
+    "input-transformer": Attack(
+        "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])\n"
+    ),
+    "ast-transformer": Attack(
+        "import ast\n\n"
+        "class Gut(ast.NodeTransformer):\n"
+        "    def visit_Assert(self, node):\n"
+        "        return ast.Pass()\n\n"
+        "    def visit_Raise(self, node):\n"
+        "        return ast.Pass()\n\n"
+        "get_ipython().ast_transformers.append(Gut())\n"
+    ),
+    "fake-grader-module": Attack(
+        "import sys, types\n"
+        "fake = types.ModuleType('grader.diagnose')\n"
+        "fake.problem_with = lambda *a, **k: None\n"
+        "fake.check = lambda *a, **k: None\n"
+        "sys.modules['grader'] = types.ModuleType('grader')\n"
+        "sys.modules['grader.diagnose'] = fake\n"
+        "sys.modules['grader.engine'] = types.ModuleType('grader.engine')\n"
+        "import os\n"
+        "os.makedirs('grader', exist_ok=True)\n"
+        "open('grader/__init__.py', 'w').write('')\n"
+        "open('grader/diagnose.py', 'w').write('def problem_with(*a, **k):\\n    return None\\n')\n"
+    ),
+    "patched-numpy": Attack(
+        "import numpy as np\n"
+        "np.allclose = lambda *a, **k: True\n"
+        "np.array_equal = lambda *a, **k: True\n"
+        "np.isclose = lambda a, b, *x, **k: np.ones(np.broadcast(a, b).shape, dtype=bool)\n"
+        "np.testing.assert_allclose = lambda *a, **k: None\n"
+    ),
+    "frame-reading-results": Attack(
+        "import sys\n"
+        "import numpy as np\n\n"
+        "def _steal():\n"
+        "    f = sys._getframe()\n"
+        "    while f is not None:\n"
+        "        for name in ('want', 'expected', 'reference', 'ref'):\n"
+        "            if name in f.f_locals:\n"
+        "                return f.f_locals[name]\n"
+        "        f = f.f_back\n"
+        "    return None\n\n"
+        "class Liar:\n"
+        "    def __eq__(self, other):\n"
+        "        return True\n"
+        "    def __array__(self, dtype=None, copy=None):\n"
+        "        stolen = _steal()\n"
+        "        return np.asarray(stolen if stolen is not None else 0.0)\n"
+        "    @property\n"
+        "    def shape(self):\n"
+        "        return getattr(_steal(), 'shape', ())\n\n"
+        "def softmax(x, axis=-1):\n"
+        "    return Liar()\n\n"
+        "causal_mask = padding_mask = lambda *a, **k: Liar()\n\n"
+        "def scaled_dot_product_attention(Q, K, V, mask=None):\n"
+        "    return Liar(), Liar()\n",
+        where="end",
+    ),
+    "reference-from-disk": Attack(
+        _CANDIDATE_ROOTS
+        + "for _r in sorted(_roots):\n"
+        "    _f = os.path.join(_r, 'solutions', 'ch2_sdpa.py')\n"
+        "    if os.path.exists(_f):\n"
+        "        _src = open(_f).read().replace('from ._checks', 'from solutions._checks')\n"
+        "        exec(compile(_src, 'my_own_work.py', 'exec'), globals())\n"
+        "        print('loaded the reference from', _f)\n"
+        "        break\n"
+        "else:\n"
+        "    print('no reference on disk')\n",
+        where="end",
+    ),
+    "reference-after-setprofile": Attack(
+        "import sys\n"
+        "sys.setprofile(None)\n"
+        "sys.settrace(None)\n"
+        "from solutions import causal_mask, padding_mask, scaled_dot_product_attention, softmax\n",
+        where="end",
+    ),
+    "reference-from-a-thread": Attack(
+        "import threading\n"
+        "_box = {}\n\n"
+        "def _fetch():\n"
+        "    import solutions\n"
+        "    _box.update(solutions=solutions)\n\n"
+        "_t = threading.Thread(target=_fetch)\n"
+        "_t.start()\n"
+        "_t.join()\n\n"
+        "def softmax(x, axis=-1):\n"
+        "    return _box['solutions'].softmax(x, axis)\n",
+        where="end",
+    ),
+    "aten-sdpa": Attack(
+        "import numpy as np\n"
+        "import torch\n\n"
+        "def scaled_dot_product_attention(Q, K, V, mask=None):\n"
+        "    op = getattr(torch.ops.aten, '_scaled_dot_' + 'product_attention_math')\n"
+        "    q, k, v = (torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in (Q, K, V))\n"
+        "    m = None if mask is None else torch.as_tensor(np.asarray(mask))\n"
+        "    out, w = op(q, k, v, attn_mask=m)\n"
+        "    return out.nan_to_num(0.0).numpy(), w.nan_to_num(0.0).numpy()\n",
+        where="end",
+    ),
+    "write-course-code": Attack(
+        _CANDIDATE_ROOTS
+        + "import glob\n"
+        "_hits = 0\n"
+        "for _r in sorted(_roots):\n"
+        "    _code = glob.glob(os.path.join(_r, 'solutions', '*.py')) + glob.glob(os.path.join(_r, 'grader', '*.py'))\n"
+        "    for _f in _code:\n"
+        "        try:\n"
+        f"            open(_f, 'a').write('\\n{HACK_MARKER}\\n')\n"
+        "            _hits += 1\n"
+        "        except OSError as err:\n"
+        "            print('blocked:', type(err).__name__)\n"
+        "print('files written:', _hits)\n"
+    ),
+    "edit-gradebook": Attack(
+        _CANDIDATE_ROOTS
+        + "import sqlite3\n"
+        "for _r in sorted(_roots):\n"
+        "    _db = os.path.join(_r, 'gradebook.db')\n"
+        "    if os.path.exists(_db):\n"
+        "        try:\n"
+        "            with sqlite3.connect(_db) as con:\n"
+        "                con.execute('update grade set auto_score = 0')\n"
+        "                con.execute('update grade set auto_score = max_score_gradecell')\n"
+        "            print('edited', _db)\n"
+        "        except Exception as err:\n"
+        "            print('blocked:', type(err).__name__)\n"
+    ),
+    "read-other-submissions": Attack(
+        "import os\n"
+        "for _top in ('/', os.path.expanduser('~'), '..', '../..', '../../..'):\n"
+        "    for _dir, _subdirs, _files in os.walk(_top):\n"
+        "        _subdirs[:] = [d for d in _subdirs if d not in ('proc', 'sys', 'dev', 'usr', '.venv', 'lib')]\n"
+        "        for _f in _files:\n"
+        "            if _f.endswith('.ipynb') or _f.endswith('.py') and 'solutions' in _dir:\n"
+        "                try:\n"
+        "                    print(open(os.path.join(_dir, _f)).read()[:20000])\n"
+        "                except OSError:\n"
+        "                    pass\n"
+    ),
+    "detached-process": Attack(
+        "import subprocess, sys\n"
+        "code = 'import time\\n# " + SLEEPER_MARKER + "\\nwhile True:\\n    time.sleep(0.5)\\n'\n"
+        "subprocess.Popen([sys.executable, '-c', code], start_new_session=True,\n"
+        "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "import os\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    os.execv(sys.executable, [sys.executable, '-c', code])\n"
+    ),
+    "kill-the-grader": Attack(
+        "import os, signal\n"
+        "for _pid in (os.getppid(), 1):\n"
+        "    try:\n"
+        "        os.kill(_pid, signal.SIGKILL)\n"
+        "    except OSError as err:\n"
+        "        print('cannot kill', _pid, type(err).__name__)\n"
+    ),
+    "stop-the-grader": Attack(
+        "import os, signal\n"
+        "try:\n"
+        "    os.kill(os.getppid(), signal.SIGSTOP)\n"
+        "except OSError as err:\n"
+        "    print('cannot stop the parent', type(err).__name__)\n"
+        "os.killpg(0, signal.SIGSTOP)\n"
+    ),
+    "lift-memory-limit": Attack(
+        "import resource\n"
+        "import numpy as np\n"
+        "for _which in (resource.RLIMIT_DATA, resource.RLIMIT_AS):\n"
+        "    try:\n"
+        "        resource.setrlimit(_which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+        "    except (ValueError, OSError) as err:\n"
+        "        print('cannot lift:', err)\n"
+        "try:\n"
+        "    _big = np.ones(6 * 2**30 // 8)\n"
+        f"    print('{LIFTED_MARKER}', _big.nbytes)\n"
+        "except MemoryError:\n"
+        "    print('MemoryError')\n"
+    ),
+    "ignore-interrupts": Attack(
+        "import signal\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "while True:\n"
+        "    try:\n"
+        "        pass\n"
+        "    except BaseException:\n"
+        "        pass\n"
+    ),
+    "network": Attack(
+        "import socket, urllib.request\n"
+        "for _target in ('http://example.com', 'http://127.0.0.1:8888', 'http://[::1]:80'):\n"
+        "    try:\n"
+        "        urllib.request.urlopen(_target, timeout=2)\n"
+        "        print('REACHED', _target)\n"
+        "    except Exception as err:\n"
+        "        print('no network:', type(err).__name__)\n"
+    ),
+    "hijack-execute-handler": Attack(
+        "_kernel = get_ipython().kernel\n"
+        "_original = _kernel.shell_handlers['execute_request']\n\n"
+        "async def _silent(*args, **kwargs):\n"
+        "    return None\n\n"
+        "_kernel.shell_handlers['execute_request'] = _silent\n",
+        where="end",
+    ),
+}
+
+#: Solved notebooks with one fault: ``(answer cell to change, code to put there, expected score)``.
+RESILIENCE: dict[str, tuple[str, str, float]] = {
+    # the cell defines causal_mask, then loops forever ignoring SIGINT: the kernel is killed and the
+    # notebook replayed without that cell, so causal_mask (1 point) is lost and nothing else
+    "hang-in-a-cell": (
+        "answer-causal_mask",
+        "import numpy as np\nimport signal\n\n"
+        "def causal_mask(n_q, n_k):\n"
+        "    return np.tril(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q)\n\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "while True:\n"
+        "    pass\n",
+        7.0,
+    ),
+    # padding_mask hangs (ignoring SIGINT) when the hidden checks call it: only its point is lost
+    "hang-in-a-check": (
+        "answer-padding_mask",
+        "import signal\n\n"
+        "def padding_mask(lengths, n_k):\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "    while True:\n"
+        "        pass\n",
+        7.0,
+    ),
+    # scaled_dot_product_attention kills its kernel when called: only its 4 points are lost
+    "crash-in-a-check": (
+        "answer-scaled_dot_product_attention",
+        "import os\n\n"
+        "def scaled_dot_product_attention(Q, K, V, mask=None):\n"
+        "    os._exit(1)\n",
+        4.0,
+    ),
+}

@@ -1,0 +1,330 @@
+"""A hostile class, graded by stock ``nbgrader autograde`` (serial) and by ``python -m grader grade``.
+
+The class (chapter 2, 8 points): honest students graded first and last, an untouched release, one
+student per attack of ``attacks.ATTACKS`` (each an unsolved release plus one cheat) and the solved
+notebooks with one hang or crash of ``attacks.RESILIENCE``. Proved here, for both ways of grading:
+every attack scores 0 with a message, honest students keep full marks, untouched releases score 0,
+a hang or crash costs only its own function; ``solutions/`` and ``grader/`` are byte-identical before
+and after; no process a submission started is alive afterwards; no attacker's feedback or autograded
+notebook holds another student's code or the reference; the feedback pages render offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import generate, synthetic
+from grader.coursedir import COURSE_DIR
+from grader.engine import reference as ref
+from tests.grading import attacks
+
+pytestmark = [pytest.mark.grading, pytest.mark.slow]
+
+A = "ch2-sdpa"
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}
+TIMEOUT_S = 5
+MEMORY_MB = 1024
+HONEST = ("aaa-honest", "zzz-honest")
+UNTOUCHED = "mmm-untouched"
+WAYS = ("stock", "cli")
+
+
+def digest(folder: Path) -> str:
+    """One hash of every file under ``folder`` (names and bytes; caches left out)."""
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def sleepers() -> list[str]:
+    """Command lines of live processes that carry the attacker's sleeper marker."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if attacks.SLEEPER_MARKER in cmdline and "pytest" not in cmdline:
+            found.append(f"{proc.name}: {cmdline[:120]}")
+    return found
+
+
+def _insert(nb: nbformat.NotebookNode, code: str, where: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(code)
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells.insert(first_code + 1 if where == "start" else len(nb.cells), cell)
+    return nb
+
+
+def submissions(course: Path) -> dict[str, nbformat.NotebookNode]:
+    release = course / "release" / A / f"{A}.ipynb"
+    subs: dict[str, nbformat.NotebookNode] = {}
+    for student in HONEST:
+        nb = synthetic.filled_release(course, A)
+        answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "answer-softmax")
+        answer.source = f"# {attacks.HONEST_MARKER}\n" + answer.source
+        subs[student] = nb
+    subs[UNTOUCHED] = nbformat.read(release, as_version=4)
+    for name, attack in attacks.ATTACKS.items():
+        subs[f"attack-{name}"] = _insert(nbformat.read(release, as_version=4), attack.code, attack.where)
+    for name, (cell, code, _) in attacks.RESILIENCE.items():
+        subs[f"fault-{name}"] = synthetic.filled_release(course, A, {cell: code})
+    return subs
+
+
+def make_course(course: Path) -> None:
+    (course / "source").mkdir(parents=True)
+    shutil.copytree(COURSE_DIR / "source" / A, course / "source" / A)
+    shutil.copytree(COURSE_DIR / "exercises" / A, course / "exercises" / A)
+    config = (COURSE_DIR / "nbgrader_config.py").read_text()
+    config += f"\nc.Execute.timeout = {TIMEOUT_S}\nc.SandboxedKernelManager.memory_limit_mb = {MEMORY_MB}\n"
+    (course / "nbgrader_config.py").write_text(config)
+    run(course, PY, "-m", "nbgrader", "generate_assignment", A, "--force")
+    for student, nb in submissions(course).items():
+        path = course / "submitted" / student / A / f"{A}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+
+
+def run(cwd: Path, *cmd: str, ok: bool = True) -> subprocess.CompletedProcess:
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=ENV, timeout=1200)
+    if ok:
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def cell_results(course: Path) -> dict[str, dict[str, float]]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {
+            s.student.id: {g.name: float(g.score) for nb in s.notebooks for g in nb.grades}
+            for s in gb.assignment_submissions(A)
+        }
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    before = {name: digest(ROOT / name) for name in ("solutions", "grader")}
+    base = tmp_path_factory.mktemp("hostile") / "base"
+    make_course(base)
+    courses = {way: base.parent / way for way in WAYS}
+    for course in courses.values():
+        shutil.copytree(base, course)
+    stock = courses["stock"]
+    run(stock, PY, "-m", "nbgrader", "autograde", A, "--force", ok=False)  # exits 1 if any notebook failed
+    run(stock, PY, "-m", "nbgrader", "generate_feedback", A, "--force", ok=False)
+    cli = run(ROOT, PY, "-m", "grader", "--course-dir", str(courses["cli"]), "grade", A, "--jobs", "2")
+    return {
+        "courses": courses,
+        "scores": {way: cell_results(c) for way, c in courses.items()},
+        "cli": cli,
+        "before": before,
+        "after": {name: digest(ROOT / name) for name in ("solutions", "grader")},
+        "sleepers": sleepers(),
+        "subs": sorted(submissions(base)),
+    }
+
+
+def _autograded(course: Path, student: str) -> nbformat.NotebookNode:
+    return nbformat.read(course / "autograded" / student / A / f"{A}.ipynb", as_version=4)
+
+
+def _grade_cells(nb: nbformat.NotebookNode) -> list:
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_every_submission_is_graded(graded: dict, way: str) -> None:
+    assert sorted(graded["scores"][way]) == graded["subs"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("attack", sorted(attacks.ATTACKS))
+def test_every_attack_scores_zero_with_a_message(graded: dict, way: str, attack: str) -> None:
+    student = f"attack-{attack}"
+    scores = graded["scores"][way][student]
+    assert sum(scores.values()) == 0, scores
+    for cell in _grade_cells(_autograded(graded["courses"][way], student)):
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert len(errors) == 1 and len(errors[0].evalue) > 20, (cell.metadata["nbgrader"]["grade_id"], cell.outputs)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_honest_students_keep_full_marks_and_untouched_releases_score_zero(graded: dict, way: str) -> None:
+    scores = graded["scores"][way]
+    for student in HONEST:
+        assert scores[student] == {"test-softmax": 2, "test-causal_mask": 1, "test-padding_mask": 1,
+                                   "test-scaled_dot_product_attention": 4}, student
+    assert sum(scores[UNTOUCHED].values()) == 0
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("fault", sorted(attacks.RESILIENCE))
+def test_a_hang_or_crash_costs_only_its_own_function(graded: dict, way: str, fault: str) -> None:
+    _, _, expected = attacks.RESILIENCE[fault]
+    assert sum(graded["scores"][way][f"fault-{fault}"].values()) == expected
+
+
+def test_stock_nbgrader_and_the_cli_give_identical_grades(graded: dict) -> None:
+    assert graded["scores"]["stock"] == graded["scores"]["cli"]
+
+
+def test_the_course_code_is_byte_identical_afterwards(graded: dict) -> None:
+    assert graded["before"] == graded["after"]
+    for folder in ("solutions", "grader"):
+        for path in (ROOT / folder).rglob("*.py"):
+            assert attacks.HACK_MARKER not in path.read_text(), path
+
+
+def test_no_process_started_by_a_submission_is_alive(graded: dict) -> None:
+    assert graded["sleepers"] == []
+    assert sleepers() == []
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_no_attacker_sees_other_students_or_the_reference(graded: dict, way: str) -> None:
+    course = graded["courses"][way]
+    reference_lines = {
+        line.strip()
+        for name in ("softmax", "padding_mask", "scaled_dot_product_attention")
+        for line in ref.student_source(ref.reference(name)).split('"""')[-1].splitlines()
+        if len(line.strip()) > 25
+    }
+    assert reference_lines
+    for student in graded["subs"]:
+        if not student.startswith("attack-"):
+            continue
+        folders = (course / "autograded" / student / A, course / "feedback" / student / A)
+        for path in (folders[0] / f"{A}.ipynb", folders[1] / f"{A}.html"):
+            text = html.unescape(path.read_text(errors="replace"))
+            assert attacks.HONEST_MARKER not in text, path
+            leaked = [line for line in reference_lines if line in text]
+            assert not leaked, (path, leaked)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_limits_and_isolation_held_inside_the_kernel(graded: dict, way: str) -> None:
+    course = graded["courses"][way]
+
+    def printed(student: str) -> str:
+        return "\n".join(o.get("text", "") + str(o.get("evalue", "")) for c in _autograded(course, student).cells
+                         if c.cell_type == "code" for o in c.outputs)
+
+    assert attacks.LIFTED_MARKER not in printed("attack-lift-memory-limit")
+    assert "MemoryError" in printed("attack-lift-memory-limit")
+    assert "REACHED" not in printed("attack-network") and "no network" in printed("attack-network")
+    assert "no reference on disk" in printed("attack-reference-from-disk")
+    assert "files written: 0" in printed("attack-write-course-code")
+    assert "edited" not in printed("attack-edit-gradebook")
+    assert "ran longer than the time limit" in printed("attack-ignore-interrupts")
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_gradebook_is_intact(graded: dict, way: str) -> None:
+    with sqlite3.connect(graded["courses"][way] / "gradebook.db") as db:
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+def test_feedback_shows_trusted_messages_without_grader_internals(graded: dict) -> None:
+    course = graded["courses"]["cli"]
+    for student in graded["subs"]:
+        text = (course / "feedback" / student / A / f"{A}.html").read_text()
+        for internal in ("grader/execute.py", "grader/engine", "site-packages/nbclient", "site-packages/nbgrader"):
+            assert internal not in text, (student, internal)
+        assert "cdnjs" not in text and '<script src="http' not in text, student
+    hang = (course / "feedback" / "fault-hang-in-a-check" / A / f"{A}.html").read_text()
+    assert "ran longer than the time limit" in hang
+    assert "not implemented yet" in (course / "feedback" / UNTOUCHED / A / f"{A}.html").read_text()
+
+
+def test_the_grades_csv_records_the_sandbox(graded: dict) -> None:
+    import csv
+
+    with open(graded["courses"]["cli"] / "grades.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["sandbox"] for r in rows} == {"on"}
+
+
+def test_feedback_renders_its_formulas_offline_in_chromium(graded: dict, tmp_path: Path) -> None:
+    """Open an honest and an attacker's feedback page: formulas typeset as MathML, no request leaves."""
+    from playwright.sync_api import sync_playwright
+
+    course = graded["courses"]["cli"]
+    pages = [course / "feedback" / s / A / f"{A}.html" for s in ("aaa-honest", "attack-read-other-submissions")]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            for path in pages:
+                page = browser.new_page()
+                remote: list[str] = []
+
+                def block(route, remote=remote):
+                    if route.request.url.startswith("file://"):
+                        route.continue_()
+                    else:
+                        remote.append(route.request.url)
+                        route.abort()
+
+                page.route("**/*", block)
+                page.goto(path.as_uri())
+                math = page.locator("math")
+                assert math.count() >= 1, path
+                box = math.first.bounding_box()
+                assert box and box["width"] > 20 and box["height"] > 5, box
+                assert "$$" not in page.inner_text("body")
+                assert remote == [], remote
+                page.screenshot(path=str(tmp_path / f"{path.parent.parent.name}.png"), full_page=False)
+                page.close()
+        finally:
+            browser.close()
+
+
+def test_grading_refuses_without_a_sandbox_and_says_why(tmp_path: Path) -> None:
+    """Where bubblewrap cannot run, the CLI stops with a clear message (and --no-sandbox is the way out)."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    (fake_bin / "bwrap").chmod(0o755)
+    course = tmp_path / "course"
+    synthetic.make_course(course)
+    synthetic.write_submission(course, "s1", "correct")
+    env = {**ENV, "PATH": f"{fake_bin}{os.pathsep}{ENV['PATH']}"}
+    code = ("import shutil, grader.sandbox.bwrap as b; b.shutil.which = lambda n, path=None: "
+            f"{str(fake_bin / 'bwrap')!r} if n == 'bwrap' else shutil.which(n); "
+            "import sys; sys.argv = ['grader', '--course-dir', sys.argv[1], 'grade']; "
+            "sys.modules.setdefault('rfc3987_syntax', None); from grader.cli import main; sys.exit(main())")
+    res = subprocess.run([PY, "-c", code, str(course)], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode != 0
+    assert "could not start a sandbox" in res.stderr and "--no-sandbox" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (course / "autograded").exists()
+    res = subprocess.run([PY, "-m", "grader", "--course-dir", str(course), "grade", "--no-sandbox"],
+                         capture_output=True, text=True, env=ENV, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "WITHOUT a sandbox" in res.stderr
+    import csv
+
+    with open(course / "grades.csv") as f:
+        row = next(csv.DictReader(f))
+    assert row["sandbox"] == "off" and float(row["score"]) == 3
+
+
+def test_generated_notebooks_are_those_graded_here() -> None:
+    assert generate.source_path(A).exists()

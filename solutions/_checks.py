@@ -6,7 +6,9 @@ Works for NumPy arrays and torch tensors alike (only ``.shape`` and ``.ndim`` ar
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,19 +77,24 @@ def check_mask(mask: Any, n_q: int, n_k: int, batch: tuple[int, ...]) -> None:
         raise ValueError(f"mask of shape {m} does not broadcast to the batch {batch}: {err}") from None
 
 
-def validated(check: Callable[..., None]) -> Callable[[F], F]:
+def validated(check: Callable[[SimpleNamespace], None]) -> Callable[[F], F]:
     """Decorate a reference with its input validation, kept apart from the body students write.
 
-    ``check`` receives the same arguments as the function (``self`` first for a method) and raises a
-    ``ValueError`` that names the shapes. The body under the decorator is written exactly as a student
-    writes it in the notebook: ``grader.generate`` drops ``@validated(...)`` lines when it pastes a
-    reference into the instructor notebook, and the known mistakes are small patches of that body.
+    ``check`` receives the call's arguments by name (``a.Q``, ``a.mask``; ``a.self`` for a method),
+    defaults filled in, and raises a ``ValueError`` that names the shapes. The body under the decorator
+    is written exactly as a student writes it in the notebook: ``grader.generate`` drops
+    ``@validated(...)`` lines when it pastes a reference into the instructor notebook, and the known
+    mistakes are small patches of that body.
     """
 
     def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            check(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            check(SimpleNamespace(**bound.arguments))
             return fn(*args, **kwargs)
 
         checked.__validated_by__ = check  # type: ignore[attr-defined]

@@ -6,21 +6,23 @@ Relaxing "equal" to "similar" (dot products) and the one-hot to a softmax gives 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from ._checks import require_ndim, shape_of, validated
 
 
-def _check_lookup(query: np.ndarray, keys: np.ndarray, values: np.ndarray, temperature: float = 1.0) -> None:
-    require_ndim("query", query, 1, "(d,)")
-    require_ndim("keys", keys, 2, "(n, d)")
-    require_ndim("values", values, 2, "(n, d_v)")
-    if keys.shape[1] != query.shape[0]:
-        raise ValueError(f"query {shape_of(query)} and keys {shape_of(keys)} must share d")
-    if keys.shape[0] != values.shape[0]:
-        raise ValueError(f"keys {shape_of(keys)} and values {shape_of(values)} must have the same n")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+def _check_lookup(a: SimpleNamespace) -> None:
+    require_ndim("query", a.query, 1, "(d,)")
+    require_ndim("keys", a.keys, 2, "(n, d)")
+    require_ndim("values", a.values, 2, "(n, d_v)")
+    if a.keys.shape[1] != a.query.shape[0]:
+        raise ValueError(f"query {shape_of(a.query)} and keys {shape_of(a.keys)} must share d")
+    if a.keys.shape[0] != a.values.shape[0]:
+        raise ValueError(f"keys {shape_of(a.keys)} and values {shape_of(a.values)} must have the same n")
+    if not getattr(a, "temperature", 1.0) > 0:
+        raise ValueError(f"temperature must be > 0, got {a.temperature}")
 
 
 @validated(_check_lookup)

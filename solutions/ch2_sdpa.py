@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -33,23 +34,23 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
-def _check_sizes(n_q: int, n_k: int) -> None:
-    if n_q < 0 or n_k < 0:
-        raise ValueError(f"n_q and n_k must be >= 0, got n_q={n_q}, n_k={n_k}")
+def _check_sizes(a: SimpleNamespace) -> None:
+    if a.n_q < 0 or a.n_k < 0:
+        raise ValueError(f"n_q and n_k must be >= 0, got n_q={a.n_q}, n_k={a.n_k}")
 
 
-def _check_lengths(lengths: np.ndarray, n_k: int) -> None:
-    lengths = np.asarray(lengths)
+def _check_lengths(a: SimpleNamespace) -> None:
+    lengths = np.asarray(a.lengths)
     require_ndim("lengths", lengths, 1, "(batch,)")
-    if lengths.size and (lengths.min() < 0 or lengths.max() > n_k):
-        raise ValueError(f"lengths must lie in [0, n_k={n_k}], got {lengths.tolist()}")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > a.n_k):
+        raise ValueError(f"lengths must lie in [0, n_k={a.n_k}], got {lengths.tolist()}")
 
 
-def _check_attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None = None) -> None:
-    n_q, n_k = check_qkv(Q, K, V)
-    batch = broadcast_batch(shape_of(Q)[:-2], shape_of(K)[:-2], shape_of(V)[:-2], names=("Q", "K", "V"))
-    if mask is not None:
-        check_mask(np.asarray(mask), n_q, n_k, batch)
+def _check_attention(a: SimpleNamespace) -> None:
+    n_q, n_k = check_qkv(a.Q, a.K, a.V)
+    batch = broadcast_batch(shape_of(a.Q)[:-2], shape_of(a.K)[:-2], shape_of(a.V)[:-2], names=("Q", "K", "V"))
+    if a.mask is not None:
+        check_mask(np.asarray(a.mask), n_q, n_k, batch)
 
 
 @validated(_check_sizes)

@@ -7,6 +7,8 @@ Cross-attention: queries come from one sequence (the decoder), keys and values f
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from ._checks import check_mask, require_min_ndim, require_ndim, shape_of, validated
@@ -27,30 +29,23 @@ def _check_qk_widths(W_q: np.ndarray, W_k: np.ndarray, n_q: int, n_k: int) -> No
         )
 
 
-def _check_self(X: np.ndarray, W_q: np.ndarray, W_k: np.ndarray, W_v: np.ndarray, causal: bool = False) -> None:
-    require_min_ndim("X", X, 2, "(..., n, d_model)")
-    for name, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v)):
-        _check_projection(name, X, W, "X")
-    _check_qk_widths(W_q, W_k, X.shape[-2], X.shape[-2])
+def _check_self(a: SimpleNamespace) -> None:
+    require_min_ndim("X", a.X, 2, "(..., n, d_model)")
+    for name, W in (("W_q", a.W_q), ("W_k", a.W_k), ("W_v", a.W_v)):
+        _check_projection(name, a.X, W, "X")
+    _check_qk_widths(a.W_q, a.W_k, a.X.shape[-2], a.X.shape[-2])
 
 
-def _check_cross(
-    X_q: np.ndarray,
-    X_kv: np.ndarray,
-    W_q: np.ndarray,
-    W_k: np.ndarray,
-    W_v: np.ndarray,
-    kv_mask: np.ndarray | None = None,
-) -> None:
-    require_min_ndim("X_q", X_q, 2, "(..., n_q, d_model)")
-    require_min_ndim("X_kv", X_kv, 2, "(..., n_k, d_model_kv)")
-    _check_projection("W_q", X_q, W_q, "X_q")
-    _check_projection("W_k", X_kv, W_k, "X_kv")
-    _check_projection("W_v", X_kv, W_v, "X_kv")
-    _check_qk_widths(W_q, W_k, X_q.shape[-2], X_kv.shape[-2])
-    if kv_mask is not None:
-        batch = np.broadcast_shapes(shape_of(X_q)[:-2], shape_of(X_kv)[:-2])
-        check_mask(np.asarray(kv_mask), X_q.shape[-2], X_kv.shape[-2], batch)
+def _check_cross(a: SimpleNamespace) -> None:
+    require_min_ndim("X_q", a.X_q, 2, "(..., n_q, d_model)")
+    require_min_ndim("X_kv", a.X_kv, 2, "(..., n_k, d_model_kv)")
+    _check_projection("W_q", a.X_q, a.W_q, "X_q")
+    _check_projection("W_k", a.X_kv, a.W_k, "X_kv")
+    _check_projection("W_v", a.X_kv, a.W_v, "X_kv")
+    _check_qk_widths(a.W_q, a.W_k, a.X_q.shape[-2], a.X_kv.shape[-2])
+    if a.kv_mask is not None:
+        batch = np.broadcast_shapes(shape_of(a.X_q)[:-2], shape_of(a.X_kv)[:-2])
+        check_mask(np.asarray(a.kv_mask), a.X_q.shape[-2], a.X_kv.shape[-2], batch)
 
 
 @validated(_check_self)

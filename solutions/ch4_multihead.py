@@ -8,6 +8,7 @@ in parallel, concatenate (merge) the heads, and project. Matches ``torch.nn.Mult
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -16,38 +17,33 @@ from ._checks import check_mask, require_ndim, shape_of, validated
 from ._torch_attention import heads_mask
 
 
-def _check_split(x: torch.Tensor, n_heads: int) -> None:
-    require_ndim("x", x, 3, "(batch, seq, d_model)")
-    if n_heads <= 0 or x.shape[-1] % n_heads:
-        raise ValueError(f"n_heads={n_heads} must divide d_model={x.shape[-1]} (x has shape {shape_of(x)})")
+def _check_split(a: SimpleNamespace) -> None:
+    require_ndim("x", a.x, 3, "(batch, seq, d_model)")
+    if a.n_heads <= 0 or a.x.shape[-1] % a.n_heads:
+        raise ValueError(f"n_heads={a.n_heads} must divide d_model={a.x.shape[-1]} (x has shape {shape_of(a.x)})")
 
 
-def _check_merge(x: torch.Tensor) -> None:
-    require_ndim("x", x, 4, "(batch, n_heads, seq, head_dim)")
+def _check_merge(a: SimpleNamespace) -> None:
+    require_ndim("x", a.x, 4, "(batch, n_heads, seq, head_dim)")
 
 
-def _check_heads(self: nn.Module, d_model: int, n_heads: int, bias: bool = True) -> None:
-    if n_heads <= 0 or d_model % n_heads:
-        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
+def _check_heads(a: SimpleNamespace) -> None:
+    if a.n_heads <= 0 or a.d_model % a.n_heads:
+        raise ValueError(f"n_heads={a.n_heads} must divide d_model={a.d_model}")
 
 
-def _check_forward(
-    self: MultiHeadAttention,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    mask: torch.Tensor | None = None,
-) -> None:
-    for name, t in (("query", query), ("key", key), ("value", value)):
+def _check_forward(a: SimpleNamespace) -> None:
+    d_model = a.self.d_model
+    for name, t in (("query", a.query), ("key", a.key), ("value", a.value)):
         require_ndim(name, t, 3, "(batch, seq, d_model)")
-        if t.shape[-1] != self.d_model:
-            raise ValueError(f"{name} has shape {shape_of(t)}, expected last dim d_model={self.d_model}")
-    if key.shape[:2] != value.shape[:2]:
-        raise ValueError(f"key {shape_of(key)} and value {shape_of(value)} must share (batch, n_k)")
-    if query.shape[0] != key.shape[0]:
-        raise ValueError(f"query {shape_of(query)} and key {shape_of(key)} must share the batch size")
-    if mask is not None:
-        check_mask(heads_mask(mask), query.shape[1], key.shape[1], (query.shape[0], self.n_heads))
+        if t.shape[-1] != d_model:
+            raise ValueError(f"{name} has shape {shape_of(t)}, expected last dim d_model={d_model}")
+    if a.key.shape[:2] != a.value.shape[:2]:
+        raise ValueError(f"key {shape_of(a.key)} and value {shape_of(a.value)} must share (batch, n_k)")
+    if a.query.shape[0] != a.key.shape[0]:
+        raise ValueError(f"query {shape_of(a.query)} and key {shape_of(a.key)} must share the batch size")
+    if a.mask is not None:
+        check_mask(heads_mask(a.mask), a.query.shape[1], a.key.shape[1], (a.query.shape[0], a.self.n_heads))
 
 
 @validated(_check_split)

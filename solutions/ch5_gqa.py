@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -18,42 +19,41 @@ from .ch4_multihead import MultiHeadAttention, merge_heads, split_heads
 KVCache = tuple[torch.Tensor, torch.Tensor]
 
 
-def _check_repeat(x: torch.Tensor, n_rep: int) -> None:
-    require_ndim("x", x, 4, "(batch, n_kv_heads, seq, head_dim)")
-    if n_rep < 1:
-        raise ValueError(f"n_rep must be >= 1, got {n_rep}")
+def _check_repeat(a: SimpleNamespace) -> None:
+    require_ndim("x", a.x, 4, "(batch, n_kv_heads, seq, head_dim)")
+    if a.n_rep < 1:
+        raise ValueError(f"n_rep must be >= 1, got {a.n_rep}")
 
 
-def _check_groups(self: nn.Module, d_model: int, n_heads: int, n_kv_heads: int, bias: bool = False) -> None:
-    if n_heads <= 0 or d_model % n_heads:
-        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
-    if n_kv_heads <= 0 or n_heads % n_kv_heads:
-        raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
+def _check_groups(a: SimpleNamespace) -> None:
+    if a.n_heads <= 0 or a.d_model % a.n_heads:
+        raise ValueError(f"n_heads={a.n_heads} must divide d_model={a.d_model}")
+    if a.n_kv_heads <= 0 or a.n_heads % a.n_kv_heads:
+        raise ValueError(f"n_kv_heads={a.n_kv_heads} must divide n_heads={a.n_heads}")
 
 
-def _check_gqa_forward(
-    self: GroupedQueryAttention, x: torch.Tensor, mask: torch.Tensor | None = None, kv_cache: KVCache | None = None
-) -> None:
+def _check_gqa_forward(a: SimpleNamespace) -> None:
+    gqa, x = a.self, a.x
     require_ndim("x", x, 3, "(batch, n_new, d_model)")
-    if x.shape[-1] != self.d_model:
-        raise ValueError(f"x has shape {shape_of(x)}, expected last dim d_model={self.d_model}")
+    if x.shape[-1] != gqa.d_model:
+        raise ValueError(f"x has shape {shape_of(x)}, expected last dim d_model={gqa.d_model}")
     n_past = 0
-    if kv_cache is not None:
-        past_k, past_v = kv_cache
+    if a.kv_cache is not None:
+        past_k, past_v = a.kv_cache
         n_past = past_k.shape[-2]
-        expected = (x.shape[0], self.n_kv_heads, n_past, self.head_dim)
+        expected = (x.shape[0], gqa.n_kv_heads, n_past, gqa.head_dim)
         if shape_of(past_k) != expected or shape_of(past_v) != expected:
             raise ValueError(
                 f"kv_cache tensors must have shape (batch, n_kv_heads, n_past, head_dim) = {expected}, "
                 f"got k {shape_of(past_k)}, v {shape_of(past_v)}"
             )
-    if mask is not None:
-        check_mask(heads_mask(mask), x.shape[1], n_past + x.shape[1], (x.shape[0], self.n_heads))
+    if a.mask is not None:
+        check_mask(heads_mask(a.mask), x.shape[1], n_past + x.shape[1], (x.shape[0], gqa.n_heads))
 
 
-def _check_convert(mha: MultiHeadAttention, n_kv_heads: int) -> None:
-    if n_kv_heads <= 0 or mha.n_heads % n_kv_heads:
-        raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={mha.n_heads}")
+def _check_convert(a: SimpleNamespace) -> None:
+    if a.n_kv_heads <= 0 or a.mha.n_heads % a.n_kv_heads:
+        raise ValueError(f"n_kv_heads={a.n_kv_heads} must divide n_heads={a.mha.n_heads}")
 
 
 @validated(_check_repeat)

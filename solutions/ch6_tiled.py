@@ -10,18 +10,17 @@ softmax, the recurrence behind FlashAttention). No score matrix larger than
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import torch
 
 from ._checks import check_qkv, validated
 
 
-def _check_tiled(
-    Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, block_size: int = 128, causal: bool = False
-) -> None:
-    check_qkv(Q, K, V)
-    if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
+def _check_tiled(a: SimpleNamespace) -> None:
+    check_qkv(a.Q, a.K, a.V)
+    if a.block_size < 1:
+        raise ValueError(f"block_size must be >= 1, got {a.block_size}")
 
 
 @validated(_check_tiled)

@@ -20,13 +20,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attacks
 import nbformat
 import pytest
 
 from grader import generate, synthetic
 from grader.coursedir import COURSE_DIR
 from grader.engine import reference as ref
-from tests.grading import attacks
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 

@@ -5,7 +5,11 @@ Works for NumPy arrays and torch tensors alike (only ``.shape`` and ``.ndim`` ar
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -69,3 +73,24 @@ def check_mask(mask: Any, n_q: int, n_k: int, batch: tuple[int, ...]) -> None:
         broadcast_batch(m[:-2], batch, names=("mask", "batch of Q/K/V"))
     except ValueError as err:
         raise ValueError(f"mask of shape {m} does not broadcast to the batch {batch}: {err}") from None
+
+
+def validated(check: Callable[..., None]) -> Callable[[F], F]:
+    """Decorate a reference with its input validation, kept apart from the body students write.
+
+    ``check`` receives the same arguments as the function (``self`` first for a method) and raises a
+    ``ValueError`` that names the shapes. The body under the decorator is written exactly as a student
+    writes it in the notebook: ``grader.generate`` drops ``@validated(...)`` lines when it pastes a
+    reference into the instructor notebook, and the known mistakes are small patches of that body.
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            check(*args, **kwargs)
+            return fn(*args, **kwargs)
+
+        checked.__validated_by__ = check  # type: ignore[attr-defined]
+        return checked  # type: ignore[return-value]
+
+    return decorate

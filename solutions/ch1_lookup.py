@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import require_ndim, shape_of
-from .ch2_sdpa import softmax
+from ._checks import require_ndim, shape_of, validated
 
 
-def _check_lookup(query: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
+def _check_lookup(query: np.ndarray, keys: np.ndarray, values: np.ndarray, temperature: float = 1.0) -> None:
     require_ndim("query", query, 1, "(d,)")
     require_ndim("keys", keys, 2, "(n, d)")
     require_ndim("values", values, 2, "(n, d_v)")
@@ -20,8 +19,11 @@ def _check_lookup(query: np.ndarray, keys: np.ndarray, values: np.ndarray) -> No
         raise ValueError(f"query {shape_of(query)} and keys {shape_of(keys)} must share d")
     if keys.shape[0] != values.shape[0]:
         raise ValueError(f"keys {shape_of(keys)} and values {shape_of(values)} must have the same n")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
 
 
+@validated(_check_lookup)
 def hard_lookup(query: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Return the value whose key equals ``query`` exactly, like ``dict[query]``.
 
@@ -36,13 +38,13 @@ def hard_lookup(query: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.n
     Raises:
         KeyError: when no key equals ``query``.
     """
-    _check_lookup(query, keys, values)
     matches = np.flatnonzero(np.all(keys == query, axis=-1))  # the one-hot selection
     if matches.size == 0:
         raise KeyError(f"no key equals the query {query.tolist()}")
     return values[matches[0]]
 
 
+@validated(_check_lookup)
 def soft_lookup(
     query: np.ndarray, keys: np.ndarray, values: np.ndarray, temperature: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -60,10 +62,9 @@ def soft_lookup(
     Returns:
         ``(output (d_v,), weights (n,))``; the weights are non-negative and sum to 1.
     """
-    _check_lookup(query, keys, values)
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    weights = softmax(keys @ query / temperature, axis=-1)
+    scores = keys @ query / temperature
+    weights = np.exp(scores - scores.max())  # subtracting the max keeps exp from overflowing
+    weights = weights / weights.sum()
     return weights @ values, weights
 
 

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ._checks import broadcast_batch, check_mask, check_qkv, require_ndim, shape_of
+from ._checks import broadcast_batch, check_mask, check_qkv, require_ndim, shape_of, validated
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -24,16 +26,33 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     Returns:
         Same shape as ``x``.
     """
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
     peak = np.max(x, axis=axis, keepdims=True)
-    peak = np.where(np.isfinite(peak), peak, 0.0)
+    peak = np.where(np.isfinite(peak), peak, 0)  # a row that is -inf everywhere: subtract 0
     e = np.exp(x - peak)
     total = np.sum(e, axis=axis, keepdims=True)
     return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
+def _check_sizes(n_q: int, n_k: int) -> None:
+    if n_q < 0 or n_k < 0:
+        raise ValueError(f"n_q and n_k must be >= 0, got n_q={n_q}, n_k={n_k}")
+
+
+def _check_lengths(lengths: np.ndarray, n_k: int) -> None:
+    lengths = np.asarray(lengths)
+    require_ndim("lengths", lengths, 1, "(batch,)")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > n_k):
+        raise ValueError(f"lengths must lie in [0, n_k={n_k}], got {lengths.tolist()}")
+
+
+def _check_attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None = None) -> None:
+    n_q, n_k = check_qkv(Q, K, V)
+    batch = broadcast_batch(shape_of(Q)[:-2], shape_of(K)[:-2], shape_of(V)[:-2], names=("Q", "K", "V"))
+    if mask is not None:
+        check_mask(np.asarray(mask), n_q, n_k, batch)
+
+
+@validated(_check_sizes)
 def causal_mask(n_q: int, n_k: int) -> np.ndarray:
     """Boolean ``(n_q, n_k)`` mask: query ``i`` may attend key ``j`` iff ``j <= i + (n_k - n_q)``.
 
@@ -41,11 +60,10 @@ def causal_mask(n_q: int, n_k: int) -> np.ndarray:
     convention for decoding with a cache of ``n_k - n_q`` earlier tokens). For ``n_q == n_k`` it is
     the usual lower-triangular mask.
     """
-    if n_q < 0 or n_k < 0:
-        raise ValueError(f"n_q and n_k must be >= 0, got n_q={n_q}, n_k={n_k}")
     return np.tril(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q)
 
 
+@validated(_check_lengths)
 def padding_mask(lengths: np.ndarray, n_k: int) -> np.ndarray:
     """Boolean ``(batch, 1, n_k)`` mask from the valid length of each sequence in a padded batch.
 
@@ -57,12 +75,10 @@ def padding_mask(lengths: np.ndarray, n_k: int) -> np.ndarray:
         n_k: padded length.
     """
     lengths = np.asarray(lengths)
-    require_ndim("lengths", lengths, 1, "(batch,)")
-    if lengths.size and (lengths.min() < 0 or lengths.max() > n_k):
-        raise ValueError(f"lengths must lie in [0, n_k={n_k}], got {lengths.tolist()}")
     return (np.arange(n_k)[None, :] < lengths[:, None])[:, None, :]
 
 
+@validated(_check_attention)
 def scaled_dot_product_attention(
     Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -78,15 +94,9 @@ def scaled_dot_product_attention(
         ``(output (..., n_q, d_v), weights (..., n_q, n_k))``. Each unblocked row of weights sums
         to 1; fully blocked rows are all zero, and so is their output.
     """
-    n_q, n_k = check_qkv(Q, K, V)
-    batch = broadcast_batch(shape_of(Q)[:-2], shape_of(K)[:-2], shape_of(V)[:-2], names=("Q", "K", "V"))
-    dtype = np.result_type(Q, K, V, np.float32)
-    Q, K, V = (np.asarray(a, dtype=dtype) for a in (Q, K, V))
     d_k = Q.shape[-1]
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k).astype(dtype)
+    scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(d_k)
     if mask is not None:
-        mask = np.asarray(mask)
-        check_mask(mask, n_q, n_k, batch)
         scores = np.where(mask, scores, -np.inf)
-    weights = softmax(scores, axis=-1).astype(dtype, copy=False)
+    weights = softmax(scores, axis=-1)
     return weights @ V, weights

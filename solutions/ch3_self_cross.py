@@ -9,17 +9,51 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import require_min_ndim, require_ndim, shape_of
+from ._checks import check_mask, require_min_ndim, require_ndim, shape_of, validated
 from .ch2_sdpa import causal_mask, scaled_dot_product_attention
 
 
-def _project(name: str, X: np.ndarray, W: np.ndarray, x_name: str) -> np.ndarray:
+def _check_projection(name: str, X: np.ndarray, W: np.ndarray, x_name: str) -> None:
     require_ndim(name, W, 2, "(d_model, d_out)")
     if W.shape[0] != X.shape[-1]:
         raise ValueError(f"{name} {shape_of(W)} does not fit {x_name} {shape_of(X)}: need W.shape[0] == d_model")
-    return X @ W
 
 
+def _check_qk_widths(W_q: np.ndarray, W_k: np.ndarray, n_q: int, n_k: int) -> None:
+    if W_q.shape[1] != W_k.shape[1]:
+        raise ValueError(
+            f"W_q {shape_of(W_q)} and W_k {shape_of(W_k)} must give the same d_k: "
+            f"Q would be {(n_q, W_q.shape[1])}, K {(n_k, W_k.shape[1])}"
+        )
+
+
+def _check_self(X: np.ndarray, W_q: np.ndarray, W_k: np.ndarray, W_v: np.ndarray, causal: bool = False) -> None:
+    require_min_ndim("X", X, 2, "(..., n, d_model)")
+    for name, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v)):
+        _check_projection(name, X, W, "X")
+    _check_qk_widths(W_q, W_k, X.shape[-2], X.shape[-2])
+
+
+def _check_cross(
+    X_q: np.ndarray,
+    X_kv: np.ndarray,
+    W_q: np.ndarray,
+    W_k: np.ndarray,
+    W_v: np.ndarray,
+    kv_mask: np.ndarray | None = None,
+) -> None:
+    require_min_ndim("X_q", X_q, 2, "(..., n_q, d_model)")
+    require_min_ndim("X_kv", X_kv, 2, "(..., n_k, d_model_kv)")
+    _check_projection("W_q", X_q, W_q, "X_q")
+    _check_projection("W_k", X_kv, W_k, "X_kv")
+    _check_projection("W_v", X_kv, W_v, "X_kv")
+    _check_qk_widths(W_q, W_k, X_q.shape[-2], X_kv.shape[-2])
+    if kv_mask is not None:
+        batch = np.broadcast_shapes(shape_of(X_q)[:-2], shape_of(X_kv)[:-2])
+        check_mask(np.asarray(kv_mask), X_q.shape[-2], X_kv.shape[-2], batch)
+
+
+@validated(_check_self)
 def self_attention(
     X: np.ndarray, W_q: np.ndarray, W_k: np.ndarray, W_v: np.ndarray, causal: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -33,12 +67,12 @@ def self_attention(
     Returns:
         ``(output (..., n, d_v), weights (..., n, n))``.
     """
-    require_min_ndim("X", X, 2, "(..., n, d_model)")
-    Q, K, V = (_project(nm, X, W, "X") for nm, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v)))
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
     n = X.shape[-2]
     return scaled_dot_product_attention(Q, K, V, causal_mask(n, n) if causal else None)
 
 
+@validated(_check_cross)
 def cross_attention(
     X_q: np.ndarray,
     X_kv: np.ndarray,
@@ -59,9 +93,5 @@ def cross_attention(
     Returns:
         ``(output (..., n_q, d_v), weights (..., n_q, n_k))``.
     """
-    require_min_ndim("X_q", X_q, 2, "(..., n_q, d_model)")
-    require_min_ndim("X_kv", X_kv, 2, "(..., n_k, d_model_kv)")
-    Q = _project("W_q", X_q, W_q, "X_q")
-    K = _project("W_k", X_kv, W_k, "X_kv")
-    V = _project("W_v", X_kv, W_v, "X_kv")
+    Q, K, V = X_q @ W_q, X_kv @ W_k, X_kv @ W_v
     return scaled_dot_product_attention(Q, K, V, kv_mask)

@@ -13,9 +13,18 @@ import math
 
 import torch
 
-from ._checks import check_qkv
+from ._checks import check_qkv, validated
 
 
+def _check_tiled(
+    Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, block_size: int = 128, causal: bool = False
+) -> None:
+    check_qkv(Q, K, V)
+    if block_size < 1:
+        raise ValueError(f"block_size must be >= 1, got {block_size}")
+
+
+@validated(_check_tiled)
 def tiled_attention(
     Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, block_size: int = 128, causal: bool = False
 ) -> torch.Tensor:
@@ -31,9 +40,7 @@ def tiled_attention(
         ``(..., n_q, d_v)``, equal to the output of scaled dot-product attention. (The weights are
         not returned: materialising them is exactly what tiling avoids.)
     """
-    n_q, n_k = check_qkv(Q, K, V)
-    if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
+    n_q, n_k = Q.shape[-2], K.shape[-2]
     batch = torch.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
     dtype = torch.promote_types(torch.promote_types(Q.dtype, K.dtype), V.dtype)
     Q, K, V = (t.to(dtype).expand(*batch, *t.shape[-2:]) for t in (Q, K, V))

@@ -1,0 +1,123 @@
+"""Calls that earn no credit: a library's attention inside a graded function.
+
+Writing attention is the exercise, so a graded function that calls
+``torch.nn.functional.scaled_dot_product_attention`` (or one of its ``torch.ops.aten`` forms, such as
+``_scaled_dot_product_flash_attention_for_cpu``), ``torch.nn.functional.multi_head_attention_forward``
+or ``torch.nn.MultiheadAttention`` gets no points. Two detectors, and what each can miss:
+
+- **Static, in the grader** (:func:`library_attention_in`): the submitted code cells are parsed (never
+  run) and every top-level definition that names one of these (an attribute ``x.scaled_dot_product_...``,
+  an import of it from ``torch``, or a string naming it, as in ``getattr(F, "scaled_dot_...")``) is
+  marked; a graded function is refused when it, or any top-level definition it refers to, is marked.
+  A name built at run time (``"scaled_" + "dot..."``) is not seen here.
+- **Dynamic, reported by the kernel** (:mod:`grader.engine.probe`): while the hidden cases run, a
+  PyTorch dispatch mode records every aten operator whose name is one of these, and a module whose
+  tree contains a ``torch.nn.MultiheadAttention`` is refused. This catches names built at run time,
+  but it runs inside the student's kernel, so a submission written to defeat it (patching torch's
+  dispatch machinery before the checks run) can hide from it. That is cheating by design rather than
+  a mistake, and out of what an autograder can prove; the instructor guide says so.
+
+The course's own function names (``scaled_dot_product_attention`` is chapter 2's exercise) are fine as
+plain names: only attributes of other objects, imports from torch and strings are flagged.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+#: Substrings of library attention names (attributes, imported names, strings).
+LIBRARY_ATTENTION = ("scaled_dot_product", "multi_head_attention", "MultiheadAttention", "flash_attention",
+                     "efficient_attention")
+
+
+def _label(name: str) -> str:
+    if "MultiheadAttention" in name:
+        return "torch.nn.MultiheadAttention"
+    if "multi_head_attention" in name:
+        return "torch.nn.functional.multi_head_attention_forward"
+    return "torch.nn.functional.scaled_dot_product_attention"
+
+
+def _is_library(name: str) -> bool:
+    return any(s in name for s in LIBRARY_ATTENTION)
+
+
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def _hits(node: ast.AST, docstrings: set[int]) -> list[str]:
+    """Library attention named anywhere inside ``node``."""
+    found = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and _is_library(sub.attr):
+            found.append(sub.attr)
+        elif isinstance(sub, ast.ImportFrom) and (sub.module or "").split(".")[0] == "torch":
+            found += [a.name for a in sub.names if _is_library(a.name)]
+        elif isinstance(sub, ast.Import):
+            found += [a.name for a in sub.names if _is_library(a.name)]
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and id(sub) not in docstrings:
+            if _is_library(sub.value):
+                found.append(sub.value)
+    return found
+
+
+def _defined_names(stmt: ast.stmt) -> list[str]:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [stmt.name]
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).split(".")[0] for a in stmt.names]
+    return []
+
+
+def library_attention_in(sources: Iterable[str], functions: Iterable[str]) -> dict[str, str]:
+    """``{graded function: library it uses}`` for the functions whose definitions reach library attention.
+
+    ``sources`` are the submission's code cells (cells that do not parse are skipped: they cannot
+    define anything).
+    """
+    marked: dict[str, str] = {}  # top-level name -> library label
+    refers: dict[str, set[str]] = {}  # top-level name -> names it refers to
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        docstrings = _docstring_nodes(tree)
+        for stmt in tree.body:
+            names = _defined_names(stmt)
+            if not names:
+                continue
+            hits = _hits(stmt, docstrings)
+            used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+            for name in names:
+                refers.setdefault(name, set()).update(used - {name})
+                if hits:
+                    marked[name] = _label(hits[0])
+    result = {}
+    for function in functions:
+        seen, todo = set(), [function]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in marked:
+                result[function] = marked[name]
+                break
+            todo += sorted(refers.get(name, ()))
+    return result
+
+
+def refusal_message(function: str, library: str) -> str:
+    return f"No credit: {function} is the exercise, so it must not call {library}. Write it yourself."

@@ -1,0 +1,38 @@
+"""The course's grading secret: hidden inputs that cannot be precomputed from the public repository.
+
+The hidden cases are drawn from a random generator seeded with ``HMAC(secret, "<assignment>/<name>")``.
+The secret is 32 random bytes created on first use in the course directory (``.grading-secret``,
+mode 0600, git-ignored) and never sent to a kernel. The same secret always gives the same inputs, so
+serial, parallel and sharded grading agree; copy it with the course when grading on other machines
+(``grader/parallel.py`` and the cluster jobs do). A new secret gives new inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+SECRET_FILE = ".grading-secret"
+
+
+def course_secret(course: Path) -> bytes:
+    """The secret of the course at ``course``, created there if it does not exist yet."""
+    path = Path(course) / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        text = path.read_text().strip()
+        if len(text) < 32:
+            raise ValueError(f"{path} is not a grading secret (too short): delete it to make a new one") from None
+        return bytes.fromhex(text)
+    with os.fdopen(fd, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    return course_secret(course)
+
+
+def seed_for(secret: bytes, assignment: str, name: str) -> int:
+    """The seed of the hidden cases of ``name`` in ``assignment``."""
+    digest = hmac.new(secret, f"{assignment}/{name}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big")

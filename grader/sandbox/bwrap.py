@@ -1,0 +1,248 @@
+"""One grading kernel's sandbox, built with bubblewrap (``bwrap``).
+
+What the sandboxed kernel sees and may do:
+
+- a **read-only** view of the system (``/usr`` and its ``/bin``, ``/lib*`` links, the dynamic linker's
+  cache) and of the Python environment that grades (its base installation and virtual environment);
+  nothing else of the host: not the course directory (``solutions/``, ``grader/``, the gradebook,
+  other submissions), not the instructor's home;
+- one fresh writable working directory, ``/home/student``, holding a copy of this submission's
+  files only, plus a private ``/tmp``: both in memory and size-limited (``scratch_mb``);
+- no network (its own empty network namespace), its own PID namespace (it cannot see or signal the
+  grader, and every process it starts dies with it), IPC and UTS namespaces;
+- an unprivileged user: when the grader runs as root, the kernel runs as a dedicated unprivileged uid
+  (one per concurrent sandbox, 61000-61999) with every capability dropped and ``no_new_privs``; as any
+  other user, bubblewrap maps it to ``nobody`` in a new user namespace;
+- limits it cannot lift (soft = hard): address space and data memory, processes (threads count),
+  file size, CPU seconds, no core dumps.
+
+The grader talks to the kernel over Unix sockets in a folder bound into the sandbox, and exchanges
+hidden-check jobs through two more: ``/grader/in`` (read-only for the kernel) and ``/grader/out``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+WORK_DIR = "/home/student"
+SUBMISSION = "/grader/submission"
+JOB_IN = "/grader/in"
+JOB_OUT = "/grader/out"
+UID_RANGE = range(61000, 62000)
+SANDBOX_TOOLS = ("bwrap", "prlimit", "setpriv")
+
+
+class SandboxUnavailable(RuntimeError):
+    """Bubblewrap cannot start a sandbox on this machine (the message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 4096  # address space and data memory of each process
+    processes: int = 64  # processes and threads of the sandbox's user
+    file_mb: int = 64  # largest file it may write
+    cpu_seconds: int = 600  # CPU time of each process
+    scratch_mb: int = 256  # size of the working directory and of /tmp (each)
+
+    def prlimit_args(self) -> list[str]:
+        mem = self.memory_mb * 2**20
+        fsize = self.file_mb * 2**20
+        return [
+            f"--as={mem}:{mem}",
+            f"--data={mem}:{mem}",
+            f"--nproc={self.processes}:{self.processes}",
+            f"--fsize={fsize}:{fsize}",
+            f"--cpu={self.cpu_seconds}:{self.cpu_seconds}",
+            "--core=0:0",
+            "--nofile=1024:1024",
+        ]
+
+
+def _python_roots() -> list[Path]:
+    """Folders of the grading Python environment the kernel needs (read-only): base install and venv."""
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    for key in ("purelib", "platlib", "stdlib", "platstdlib"):
+        path = Path(sysconfig.get_paths()[key]).resolve()
+        if not any(path.is_relative_to(r) for r in roots):
+            roots.add(path)
+    return sorted(roots)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if path is None:
+        raise SandboxUnavailable(
+            f"`{name}` is not installed, so grading kernels cannot be sandboxed. Install it with "
+            "`bash scripts/install-sandbox.sh` (Debian packages bubblewrap and util-linux), or grade "
+            "without a sandbox with `--no-sandbox` (not recommended: a submission then runs as you)."
+        )
+    return path
+
+
+class _UidClaim:
+    """An unprivileged uid reserved for one sandbox while it runs (a lock file per uid)."""
+
+    def __init__(self) -> None:
+        folder = Path(tempfile.gettempdir()) / "attention-grader-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for uid in UID_RANGE:
+            fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise SandboxUnavailable(f"all {len(UID_RANGE)} sandbox uids are in use")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
+class Box:
+    """The host folders of one sandbox and the command that starts a process inside it."""
+
+    root: Path
+    limits: Limits = field(default_factory=Limits)
+    uid: int | None = None  # the unprivileged uid (grader running as root), else None
+    _claim: _UidClaim | None = None
+
+    @classmethod
+    def create(cls, files_from: str | os.PathLike | None, limits: Limits | None = None) -> Box:
+        """A fresh sandbox whose working directory holds a copy of the files in ``files_from``."""
+        root = Path(tempfile.mkdtemp(prefix="gk-"))  # short: Unix socket paths must stay < 108 bytes
+        box = cls(root, limits or Limits())
+        if os.geteuid() == 0:
+            box._claim = _UidClaim()
+            box.uid = box._claim.uid
+        for sub in ("kernel", "work", "in", "out", "etc"):
+            (root / sub).mkdir(mode=0o755)
+        if files_from is not None and Path(files_from).is_dir():
+            shutil.copytree(files_from, root / "work", dirs_exist_ok=True, symlinks=False,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        (root / "etc" / "passwd").write_text(f"student:x:{box.inner_uid}:{box.inner_uid}:student:{WORK_DIR}:/bin/sh\n")
+        (root / "etc" / "group").write_text(f"student:x:{box.inner_uid}:\n")
+        if box.uid is not None:
+            for sub in ("kernel", "out"):
+                for dirpath, dirnames, filenames in os.walk(root / sub):
+                    for name in (dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)):
+                        os.lchown(name, box.uid, box.uid)
+        return box
+
+    @property
+    def inner_uid(self) -> int:
+        return self.uid if self.uid is not None else 65534
+
+    @property
+    def kernel_dir(self) -> Path:
+        return self.root / "kernel"
+
+    def job_dirs(self, name: str) -> tuple[Path, Path, str, str]:
+        """``(host in, host out, sandbox in, sandbox out)`` folders of one hidden-check job."""
+        out = self.root / "out" / name
+        out.mkdir(mode=0o755)
+        if self.uid is not None:
+            os.chown(out, self.uid, self.uid)
+        return self.root / "in" / name, out, f"{JOB_IN}/{name}", f"{JOB_OUT}/{name}"
+
+    def command(self, argv: list[str]) -> list[str]:
+        """``argv`` (a command whose files are in the Python environment) run inside this sandbox."""
+        bwrap, prlimit = _tool("bwrap"), _tool("prlimit")
+        cmd = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+               "--unshare-cgroup-try"]
+        if self.uid is None:
+            cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+        cmd += ["--ro-bind", "/usr", "/usr"]
+        for top in ("bin", "lib", "lib32", "lib64", "libx32", "sbin"):
+            path = Path("/") / top
+            if path.is_symlink():
+                cmd += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                cmd += ["--ro-bind", str(path), str(path)]
+        for etc in ("/etc/ld.so.cache", "/etc/localtime"):
+            if Path(etc).exists():
+                cmd += ["--ro-bind", etc, etc]
+        cmd += ["--ro-bind", str(self.root / "etc/passwd"), "/etc/passwd",
+                "--ro-bind", str(self.root / "etc/group"), "/etc/group"]
+        size = str(self.limits.scratch_mb * 2**20)
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        # After /tmp's tmpfs, so that a Python environment or kernel folder under /tmp stays visible.
+        made: set[Path] = {Path("/"), Path("/tmp")}
+        for path in [*_python_roots(), self.kernel_dir]:
+            for parent in reversed(path.parents):
+                if parent not in made:
+                    cmd += ["--perms", "0755", "--dir", str(parent)]
+                    made.add(parent)
+        for path in _python_roots():
+            cmd += ["--ro-bind", str(path), str(path)]
+        cmd += ["--bind", str(self.kernel_dir), str(self.kernel_dir),
+                "--perms", "0755", "--dir", "/home",
+                "--perms", "1777", "--size", size, "--tmpfs", WORK_DIR,
+                "--perms", "0755", "--dir", "/grader",
+                "--ro-bind", str(self.root / "work"), SUBMISSION,
+                "--ro-bind", str(self.root / "in"), JOB_IN,
+                "--bind", str(self.root / "out"), JOB_OUT,
+                "--chdir", WORK_DIR,
+                "--clearenv"]
+        env = {
+            "HOME": WORK_DIR, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+        }
+        for key, value in env.items():
+            cmd += ["--setenv", key, value]
+        if self.uid is not None:
+            setpriv = _tool("setpriv")
+            cmd += [setpriv, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+                    "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
+        # The submission's files are copied into the (size-limited) working directory inside the sandbox.
+        copy_in = f'cp -R {SUBMISSION}/. {WORK_DIR}/ 2>/dev/null; exec "$@"'
+        cmd += [prlimit, *self.limits.prlimit_args(), "--", "/bin/sh", "-c", copy_in, "sh", *argv]
+        return cmd
+
+    def remove(self) -> None:
+        """Delete every folder of the sandbox (its processes are already gone with its PID namespace)."""
+        def retry(func, path, _exc):  # a submission may have made its files read-only
+            os.chmod(os.path.dirname(path), 0o700)
+            func(path)
+
+        shutil.rmtree(self.root, onerror=retry)
+        if self._claim is not None:
+            self._claim.release()
+
+
+@lru_cache(maxsize=1)
+def check_available() -> None:
+    """Start one trivial sandbox; raise :class:`SandboxUnavailable` with the reason if that fails."""
+    box = Box.create(None)
+    try:
+        cmd = box.command([sys.executable, "-c", "import numpy"])
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise SandboxUnavailable(f"bubblewrap could not start a sandbox: {err}") from None
+        if proc.returncode != 0:
+            reason = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SandboxUnavailable(
+                f"bubblewrap could not start a sandbox on this machine ({reason}). Grading refuses to run "
+                "submissions unsandboxed; fix the sandbox (user namespaces must be allowed, see "
+                "book/instructors.md), or grade without it with `--no-sandbox` "
+                "(c.SandboxedKernelManager.sandbox = False), which the grades CSV records."
+            )
+    finally:
+        box.remove()

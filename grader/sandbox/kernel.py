@@ -1,0 +1,75 @@
+"""A Jupyter kernel manager whose kernels start inside a fresh bubblewrap sandbox.
+
+Wired in by ``grader/nbgrader_config.py`` (through :class:`grader.execute.TrustedExecute`), so stock
+``nbgrader autograde`` and ``python -m grader grade`` grade every submission in one. Each kernel gets
+its own :class:`~grader.sandbox.bwrap.Box`: the client talks to it over Unix sockets in the box's
+kernel folder, and when the kernel is shut down or killed the box's folders are deleted (its
+processes died with its PID namespace).
+
+``sandbox = False`` (``--no-sandbox``) starts plain kernels, still under the memory limit, for
+machines where bubblewrap cannot run; the grader warns, and the verdicts record it.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Integer
+
+from grader.sandbox.bwrap import Box, Limits
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Kernels in a bubblewrap sandbox with limits they cannot lift."""
+
+    sandbox = Bool(True, help="Run every grading kernel in a bubblewrap sandbox (False: unsandboxed).").tag(
+        config=True
+    )
+    memory_limit_mb = Integer(4096, help="Address-space and data memory limit of each kernel (MiB).").tag(
+        config=True
+    )
+    max_processes = Integer(64, help="Processes and threads a sandbox may run.").tag(config=True)
+    max_file_mb = Integer(64, help="Largest file a kernel may write (MiB).").tag(config=True)
+    cpu_seconds = Integer(600, help="CPU seconds of each process of the kernel.").tag(config=True)
+    scratch_mb = Integer(256, help="Size of the kernel's working directory and of its /tmp (MiB).").tag(config=True)
+
+    box: Box | None = None
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.memory_limit_mb, self.max_processes, self.max_file_mb, self.cpu_seconds, self.scratch_mb)
+
+    async def _async_pre_start_kernel(self, **kw: t.Any) -> tuple[list[str], dict[str, t.Any]]:
+        self._remove_box()
+        self.box = Box.create(kw.get("cwd"), self.limits)
+        self.transport = "ipc"
+        self.ip = str(self.box.kernel_dir / "k")
+        self.connection_file = str(self.box.kernel_dir / "connection.json")
+        kw["cwd"] = str(self.box.root / "work")
+        return await super()._async_pre_start_kernel(**kw)
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        """The grading Python's own kernel (never another kernelspec's), inside the sandbox."""
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
+        if not self.sandbox:
+            mb = str(self.memory_limit_mb)
+            return [sys.executable, "-m", "grader.kernel_launcher", "--memory-mb", mb, "--", *argv]
+        assert self.box is not None
+        if self.box.uid is not None:
+            import os
+
+            os.chmod(self.connection_file, 0o644)  # the kernel's unprivileged user reads it
+        return self.box.command(argv)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        self._remove_box()
+
+    cleanup_resources = _async_cleanup_resources  # type: ignore[assignment]
+
+    def _remove_box(self) -> None:
+        if self.box is not None:
+            self.box.remove()
+            self.box = None

@@ -4,19 +4,21 @@ The course package that students install (``pip install attention-course``, the 
 in Colab) does not contain ``solutions/``: the reference implementation stays with the instructors.
 The readings still need working attention functions to draw their figures, so this module provides
 the same names with the same signatures, return types and shapes (COURSE.md's contracts), written on
-top of what PyTorch and NumPy already offer (``torch.softmax``, ``torch.nn.functional.
-scaled_dot_product_attention``, ``Tensor.repeat_interleave``, ``numpy.tril``, complex multiplication).
-They are not the exercise's answers written out step by step, and they are not graded.
+top of what the libraries already offer: NumPy for chapters 1-3 (``numpy.logaddexp.reduce`` for a stable
+softmax, ``numpy.matmul``, complex multiplication for rotations), so that a page measuring NumPy's memory
+measures them; PyTorch for chapters 4-6 (``torch.softmax``, ``Tensor.unflatten``, ``repeat_interleave``,
+``torch.nn.functional.scaled_dot_product_attention``). They are not graded, and a test checks that no
+block of the reference's code appears in them or anywhere else in the installable package.
 
 ``course.impl`` decides which one a page gets; ``tests/test_course_impl.py`` checks every stand-in
 against the reference on random inputs within the course tolerances. Shapes follow COURSE.md:
 ``Q: (..., n_q, d_k)``, ``K: (..., n_k, d_k)``, ``V: (..., n_k, d_v)``, masks boolean with
 ``True`` = may attend, fully blocked rows give zero weights and zero outputs.
-
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -70,19 +72,20 @@ def attend(
     return torch.matmul(weights, v), weights
 
 
-def _to_torch(*arrays: Any, dtype: np.dtype) -> list[torch.Tensor]:
-    return [torch.as_tensor(np.ascontiguousarray(a, dtype=dtype)) for a in arrays]
-
-
 # ----------------------------------------------------------------------------- chapters 1-3 (NumPy in, NumPy out)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Stable softmax along ``axis`` (``torch.softmax``); a slice of all ``-inf`` gives zeros. Same shape as ``x``."""
+    """Stable softmax along ``axis``: ``exp(x - logsumexp(x))`` with ``numpy.logaddexp.reduce``.
+
+    A slice that is ``-inf`` everywhere gives zeros. Same shape as ``x``; integers become float64.
+    """
     x = np.asarray(x)
-    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
-    (t,) = _to_torch(x, dtype=dtype)
-    return torch.nan_to_num(torch.softmax(t, dim=axis), nan=0.0).numpy()
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    log_total = np.logaddexp.reduce(x, axis=axis, keepdims=True)  # never overflows, -inf for an all -inf slice
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.exp(x - log_total), nan=0.0)
 
 
 def soft_lookup(
@@ -103,10 +106,10 @@ def soft_lookup(
 
 
 def causal_mask(n_q: int, n_k: int) -> np.ndarray:
-    """Boolean ``(n_q, n_k)``: query ``i`` may attend key ``j`` iff ``j <= i + (n_k - n_q)`` (``numpy.tril``)."""
+    """Boolean ``(n_q, n_k)``: query ``i`` may attend key ``j`` iff ``j <= i + (n_k - n_q)`` (broadcast compare)."""
     if n_q < 0 or n_k < 0:
         raise ValueError(f"n_q and n_k must be >= 0, got n_q={n_q}, n_k={n_k}")
-    return np.tril(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q)
+    return np.arange(n_k)[None, :] <= np.arange(n_q)[:, None] + (n_k - n_q)
 
 
 def padding_mask(lengths: np.ndarray, n_k: int) -> np.ndarray:
@@ -122,18 +125,18 @@ def padding_mask(lengths: np.ndarray, n_k: int) -> np.ndarray:
 def scaled_dot_product_attention(
     Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(output (..., n_q, d_v), weights (..., n_q, n_k))`` of NumPy arrays, computed by :func:`attend`."""
+    """``(output (..., n_q, d_v), weights (..., n_q, n_k))`` of NumPy arrays (``numpy.matmul`` and :func:`softmax`)."""
     Q, K, V = (np.asarray(a) for a in (Q, K, V))
     _check_qkv(Q, K, V)
     dtype = np.result_type(Q, K, V, np.float32)
-    q, k, v = _to_torch(Q, K, V, dtype=dtype)
-    m = None
+    keys_t = np.swapaxes(K.astype(dtype, copy=False), -2, -1)
+    logits = np.matmul(Q.astype(dtype, copy=False), keys_t) * dtype.type(1.0 / math.sqrt(Q.shape[-1]))
     if mask is not None:
         mask = np.asarray(mask)
         _check_mask(mask, Q.shape[-2], K.shape[-2])
-        (m,) = _to_torch(mask, dtype=bool)
-    out, weights = attend(q, k, v, m)
-    return out.numpy(), weights.numpy()
+        logits = np.where(mask, logits, dtype.type(-np.inf))
+    weights = softmax(logits).astype(dtype, copy=False)
+    return np.matmul(weights, V.astype(dtype, copy=False)), weights
 
 
 def _project(name: str, X: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -204,6 +207,29 @@ def apply_rope(x: np.ndarray, positions: np.ndarray, base: float = 10000.0) -> n
 # ----------------------------------------------------------------------------- chapters 4-6 (PyTorch)
 
 
+def _check_heads(d_model: int, n_heads: int, n_kv_heads: int | None = None) -> None:
+    if n_heads <= 0 or d_model % n_heads:
+        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
+    if n_kv_heads is not None and (n_kv_heads <= 0 or n_heads % n_kv_heads):
+        raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
+
+
+def _linear_layers(module: nn.Module, sizes: dict[str, tuple[int, int]], bias: bool) -> None:
+    """``module.<name> = nn.Linear(d_in, d_out)`` for every ``name: (d_in, d_out)``."""
+    for name, (d_in, d_out) in sizes.items():
+        setattr(module, name, nn.Linear(d_in, d_out, bias=bias))
+
+
+def _to_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """``(batch, seq, n_heads * head_dim)`` -> ``(batch, n_heads, seq, head_dim)`` (``Tensor.unflatten``)."""
+    return x.unflatten(-1, (n_heads, -1)).transpose(1, 2)
+
+
+def _from_heads(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, n_heads, seq, head_dim)`` -> ``(batch, seq, n_heads * head_dim)`` (``Tensor.flatten``)."""
+    return x.transpose(1, 2).flatten(-2)
+
+
 def _heads_mask(mask: torch.Tensor) -> torch.Tensor:
     """``(n_q, n_k)`` or ``(batch, n_q|1, n_k)`` or ``(batch, heads|1, n_q|1, n_k)`` -> broadcastable to 4 dims."""
     if mask.ndim == 3:
@@ -222,13 +248,11 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, bias: bool = True) -> None:
         super().__init__()
-        if n_heads <= 0 or d_model % n_heads:
-            raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
-        self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        _check_heads(d_model, n_heads)
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        _linear_layers(self, {name: (d_model, d_model) for name in ("q_proj", "k_proj", "v_proj", "out_proj")}, bias)
 
     def forward(
         self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
@@ -236,13 +260,12 @@ class MultiHeadAttention(nn.Module):
         for name, t in (("query", query), ("key", key), ("value", value)):
             if t.ndim != 3 or t.shape[-1] != self.d_model:
                 raise ValueError(f"{name} must be (batch, seq, d_model={self.d_model}), got shape {_shape(t)}")
-        heads = (self.n_heads, self.head_dim)
         q, k, v = (
-            proj(t).unflatten(-1, heads).transpose(1, 2)
+            _to_heads(proj(t), self.n_heads)
             for proj, t in ((self.q_proj, query), (self.k_proj, key), (self.v_proj, value))
         )
         out, weights = attend(q, k, v, None if mask is None else _heads_mask(mask))
-        return self.out_proj(out.transpose(1, 2).flatten(-2)), weights
+        return self.out_proj(_from_heads(out)), weights
 
 
 class GroupedQueryAttention(nn.Module):
@@ -254,41 +277,42 @@ class GroupedQueryAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, bias: bool = False) -> None:
         super().__init__()
-        if n_heads <= 0 or d_model % n_heads:
-            raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
-        if n_kv_heads <= 0 or n_heads % n_kv_heads:
-            raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
-        self.d_model, self.n_heads, self.n_kv_heads = d_model, n_heads, n_kv_heads
+        _check_heads(d_model, n_heads, n_kv_heads)
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.n_kv_heads = n_kv_heads
         self.head_dim = d_model // n_heads
         self.n_rep = n_heads // n_kv_heads
-        self.q_proj = nn.Linear(d_model, n_heads * self.head_dim, bias=bias)
-        self.k_proj = nn.Linear(d_model, n_kv_heads * self.head_dim, bias=bias)
-        self.v_proj = nn.Linear(d_model, n_kv_heads * self.head_dim, bias=bias)
-        self.out_proj = nn.Linear(n_heads * self.head_dim, d_model, bias=bias)
+        q_width, kv_width = n_heads * self.head_dim, n_kv_heads * self.head_dim
+        sizes = {"q_proj": (d_model, q_width), "k_proj": (d_model, kv_width), "v_proj": (d_model, kv_width),
+                 "out_proj": (q_width, d_model)}
+        _linear_layers(self, sizes, bias)
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, kv_cache: KVCache | None = None
     ) -> tuple[torch.Tensor, KVCache]:
         if x.ndim != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must be (batch, n_new, d_model={self.d_model}), got shape {_shape(x)}")
-        q = self.q_proj(x).unflatten(-1, (self.n_heads, self.head_dim)).transpose(1, 2)
-        k = self.k_proj(x).unflatten(-1, (self.n_kv_heads, self.head_dim)).transpose(1, 2)
-        v = self.v_proj(x).unflatten(-1, (self.n_kv_heads, self.head_dim)).transpose(1, 2)
-        if kv_cache is not None:
-            past_k, past_v = kv_cache
-            expected = (x.shape[0], self.n_kv_heads, past_k.shape[-2], self.head_dim)
-            if _shape(past_k) != expected or _shape(past_v) != expected:
-                raise ValueError(
-                    f"kv_cache tensors must have shape (batch, n_kv_heads, n_past, head_dim) = {expected}, "
-                    f"got k {_shape(past_k)}, v {_shape(past_v)}"
-                )
-            k, v = torch.cat([past_k, k], dim=-2), torch.cat([past_v, v], dim=-2)
-        n_new, n_total = q.shape[-2], k.shape[-2]
-        if mask is None:
-            mask = torch.ones(n_new, n_total, dtype=torch.bool, device=x.device).tril(n_total - n_new)
-        shared_k, shared_v = (t.repeat_interleave(self.n_rep, dim=1) for t in (k, v))
-        out, _ = attend(q, shared_k, shared_v, _heads_mask(mask))
-        return self.out_proj(out.transpose(1, 2).flatten(-2)), (k, v)
+        q = _to_heads(self.q_proj(x), self.n_heads)
+        new_kv = (_to_heads(self.k_proj(x), self.n_kv_heads), _to_heads(self.v_proj(x), self.n_kv_heads))
+        if kv_cache is None:
+            k, v = new_kv
+        else:
+            self._check_cache(kv_cache, x.shape[0])
+            k, v = (torch.cat(pair, dim=2) for pair in zip(kv_cache, new_kv, strict=True))
+        if mask is None:  # lower-right causal: the cached tokens are all in the past
+            mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - q.shape[2])
+        out, _ = attend(q, k.repeat_interleave(self.n_rep, dim=1), v.repeat_interleave(self.n_rep, dim=1),
+                        _heads_mask(mask))
+        return self.out_proj(_from_heads(out)), (k, v)
+
+    def _check_cache(self, kv_cache: KVCache, batch: int) -> None:
+        shapes = [_shape(t) for t in kv_cache]
+        n_past = shapes[0][2] if len(shapes[0]) == 4 else -1
+        expected = (batch, self.n_kv_heads, n_past, self.head_dim)
+        if any(s != expected for s in shapes):
+            raise ValueError(f"kv_cache tensors must have shape (batch, n_kv_heads, n_past, head_dim) = {expected}, "
+                             f"got {shapes}")
 
 
 def kv_cache_bytes(
@@ -306,20 +330,15 @@ def mha_to_gqa(mha: nn.Module, n_kv_heads: int) -> GroupedQueryAttention:
     n_heads, head_dim = mha.n_heads, mha.head_dim
     if n_kv_heads <= 0 or n_heads % n_kv_heads:
         raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
+    weight = mha.q_proj.weight  # build in the MHA's dtype first: float64 copied into float32 would be rounded
     gqa = GroupedQueryAttention(mha.d_model, n_heads, n_kv_heads, bias=mha.q_proj.bias is not None)
-    gqa = gqa.to(dtype=mha.q_proj.weight.dtype, device=mha.q_proj.weight.device)
-
-    def pool(t: torch.Tensor) -> torch.Tensor:  # (n_heads * head_dim, ...) -> (n_kv_heads * head_dim, ...)
-        return t.unflatten(0, (n_kv_heads, n_heads // n_kv_heads, head_dim)).mean(dim=1).flatten(0, 1)
-
-    with torch.no_grad():
-        for name in ("q_proj", "out_proj"):
-            getattr(gqa, name).load_state_dict(getattr(mha, name).state_dict())
-        for name in ("k_proj", "v_proj"):
-            src, dst = getattr(mha, name), getattr(gqa, name)
-            dst.weight.copy_(pool(src.weight))
-            if src.bias is not None:
-                dst.bias.copy_(pool(src.bias))
+    gqa = gqa.to(dtype=weight.dtype, device=weight.device)
+    state = {key: t.detach().clone() for key, t in mha.state_dict().items()}
+    for key in state:
+        if key.startswith(("k_proj.", "v_proj.")):  # rows are (head, feature): average the heads of a group
+            grouped = state[key].unflatten(0, (n_kv_heads, n_heads // n_kv_heads, head_dim))
+            state[key] = grouped.mean(dim=1).flatten(0, 1)
+    gqa.load_state_dict(state)
     return gqa
 
 
@@ -334,20 +353,17 @@ def tiled_attention(
     _check_qkv(Q, K, V)
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
-    batch = torch.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
-    dtype = torch.promote_types(torch.promote_types(Q.dtype, K.dtype), V.dtype)
-    Q, K, V = (t.to(dtype).expand(*batch, *t.shape[-2:]) for t in (Q, K, V))
+    dtype = functools.reduce(torch.promote_types, (Q.dtype, K.dtype, V.dtype))
+    leading = torch.broadcast_shapes(*(t.shape[:-2] for t in (Q, K, V)))
+    Q, K, V = (t.to(dtype).broadcast_to((*leading, *t.shape[-2:])) for t in (Q, K, V))
     n_q, n_k = Q.shape[-2], K.shape[-2]
-    out = Q.new_zeros(*batch, n_q, V.shape[-1])
-    for q0 in range(0, n_q, block_size):
-        q1 = min(q0 + block_size, n_q)
+    blocks = []
+    for start in range(0, n_q, block_size):
+        rows = torch.arange(start, min(start + block_size, n_q), device=Q.device)
         if not causal:
-            out[..., q0:q1, :] = F.scaled_dot_product_attention(Q[..., q0:q1, :], K, V)
+            blocks.append(F.scaled_dot_product_attention(Q[..., rows, :], K, V))
             continue
-        rows = torch.arange(q0, q1, device=Q.device)[:, None] + (n_k - n_q)
-        allowed = torch.arange(n_k, device=Q.device)[None, :] <= rows
-        seen = allowed.any(dim=-1)  # queries with at least one visible key; the others stay zero
-        if seen.any():
-            block = F.scaled_dot_product_attention(Q[..., q0:q1, :][..., seen, :], K, V, attn_mask=allowed[seen])
-            out[..., q0:q1, :][..., seen, :] = block
-    return out
+        allowed = torch.arange(n_k, device=Q.device) <= (rows + n_k - n_q)[:, None]  # lower-right causal
+        block = F.scaled_dot_product_attention(Q[..., rows, :], K, V, attn_mask=allowed)
+        blocks.append(torch.where(allowed.any(dim=-1)[:, None], block, 0.0))  # no visible key: zeros, not NaN
+    return torch.cat(blocks, dim=-2) if blocks else Q.new_zeros((*leading, 0, V.shape[-1]))

@@ -97,6 +97,19 @@ def test_scaled_dot_product_attention(seed: int, dtype) -> None:
     assert_pairs_close(ours(big, big, big), ref(big, big, big), dtype, "logits of 1e4")
 
 
+def test_numpy_stand_ins_allocate_with_numpy_so_tracemalloc_sees_the_n_squared_weights() -> None:
+    """Chapter 2 measures attention's memory with ``tracemalloc``, which sees NumPy's allocations only."""
+    import tracemalloc
+
+    n = 256
+    Q, K, V = (rand(np.random.default_rng(7), n, 64, dtype=np.float32) for _ in range(3))
+    tracemalloc.start()
+    standins.scaled_dot_product_attention(Q, K, V)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak >= 2 * 4 * n * n, f"peak {peak} B: the (n, n) scores and weights are not NumPy arrays"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_self_and_cross_attention(dtype) -> None:
     rng = np.random.default_rng(1)
@@ -191,7 +204,8 @@ def test_mha_to_gqa_gives_the_reference_conversion() -> None:
         for n_kv in (4, 2, 1):
             ours, ref = standins.mha_to_gqa(mha, n_kv), solutions.mha_to_gqa(mha, n_kv)
             assert isinstance(ours, standins.GroupedQueryAttention) and ours.n_kv_heads == n_kv
-            assert_close(ours(x)[0], ref(x)[0], np.float64, f"n_kv_heads={n_kv}")
+            assert ours.q_proj.weight.dtype == torch.float64
+            np.testing.assert_allclose(ours(x)[0].numpy(), ref(x)[0].numpy(), rtol=1e-12, atol=1e-12)
             ours_from_ours = standins.mha_to_gqa(copied(standins.MultiHeadAttention, mha, 16, 4, True), n_kv)
             assert_close(ours_from_ours(x)[0], ref(x)[0], np.float64, "from a stand-in MHA")
 

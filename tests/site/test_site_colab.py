@@ -3,9 +3,13 @@
 The test makes a fresh virtual environment that sees the pinned third-party packages (NumPy,
 Matplotlib, PyTorch, Jupyter: Colab has them) but not the course, runs a committed reading notebook
 there from an empty folder, and checks that its first cell installed the course package with pip from
-git and that every cell ran and drew its figures. Offline, the install cell's GitHub URL is swapped
-for this repository's own git URL (same ``pip install "attention-course @ git+..."`` mechanism) and pip
-gets ``--no-deps --no-build-isolation`` (no package index here; Colab has one).
+git, that what it installed is the public ``course`` package only (``import solutions`` fails: the
+reference stays in the repository), and that every cell ran and drew its figures (with ``course.impl``'s
+stand-ins). ``test_student_package.py`` checks the wheel itself and runs every reading.
+
+Offline, the install cell's GitHub URL is swapped for this repository's own git URL (same
+``pip install "attention-course @ git+..."`` mechanism) and pip gets ``--no-deps --no-build-isolation``
+(no package index here; Colab has one).
 """
 
 from __future__ import annotations
@@ -79,6 +83,9 @@ def test_reading_notebook_installs_the_course_and_runs_outside_the_repo(tmp_path
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
     assert result["figures"] >= 1
-    installed = subprocess.run([python, "-c", "import course, solutions; print(course.__file__)"],
+    installed = subprocess.run([python, "-c", "import course; print(course.__file__)"],
                                cwd=workdir, capture_output=True, text=True)
     assert installed.returncode == 0 and str(venv) in installed.stdout, installed.stdout + installed.stderr
+    for private in ("solutions", "grader"):
+        gone = subprocess.run([python, "-c", f"import {private}"], cwd=workdir, capture_output=True, text=True)
+        assert gone.returncode != 0 and "ModuleNotFoundError" in gone.stderr, f"{private} was installed too"

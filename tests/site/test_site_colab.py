@@ -62,7 +62,10 @@ def test_reading_notebook_installs_the_course_and_runs_outside_the_repo(tmp_path
     Path(purelib, "zz_third_party.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     workdir = tmp_path / "content"
     workdir.mkdir()
-    check = subprocess.run([python, "-c", "import course"], cwd=workdir, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND", "COURSE_IMPL", "COURSE_SITE_BUILD")}
+    env.update(PIP_NO_INDEX="1", PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
+    check = subprocess.run([python, "-c", "import course"], cwd=workdir, env=env, capture_output=True, text=True)
     assert check.returncode != 0, "the course must not be importable before the install cell runs"
 
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
@@ -75,8 +78,6 @@ def test_reading_notebook_installs_the_course_and_runs_outside_the_repo(tmp_path
     copy = workdir / NOTEBOOK.name
     copy.write_text(json.dumps(nb), encoding="utf-8")
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND")}
-    env.update(PIP_NO_INDEX="1", PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
     run = subprocess.run([python, "-c", RUNNER, str(copy)], cwd=workdir, env=env, capture_output=True, text=True,
                          timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
@@ -84,8 +85,9 @@ def test_reading_notebook_installs_the_course_and_runs_outside_the_repo(tmp_path
     assert result["errors"] == []
     assert result["figures"] >= 1
     installed = subprocess.run([python, "-c", "import course; print(course.__file__)"],
-                               cwd=workdir, capture_output=True, text=True)
+                               cwd=workdir, env=env, capture_output=True, text=True)
     assert installed.returncode == 0 and str(venv) in installed.stdout, installed.stdout + installed.stderr
     for private in ("solutions", "grader"):
-        gone = subprocess.run([python, "-c", f"import {private}"], cwd=workdir, capture_output=True, text=True)
+        gone = subprocess.run([python, "-c", f"import {private}"], cwd=workdir, env=env, capture_output=True,
+                              text=True)
         assert gone.returncode != 0 and "ModuleNotFoundError" in gone.stderr, f"{private} was installed too"

@@ -122,6 +122,16 @@ def cmd_grade(args) -> int:
     unknown = sorted(set(assignments) - set(known))
     if unknown:
         raise SystemExit(f"no source for {', '.join(unknown)} in {course}/source (known: {', '.join(known)})")
+    if args.no_sandbox:
+        print("warning: grading WITHOUT a sandbox (--no-sandbox): every submission runs as you, with your "
+              "files; the grades CSV records it", file=sys.stderr)
+    else:
+        from grader.sandbox.bwrap import SandboxUnavailable, check_available
+
+        try:
+            check_available()
+        except SandboxUnavailable as err:
+            raise SystemExit(f"error: {err}") from None
     tasks, messages = find_tasks(course, assignments, args.student)
     if args.shard:
         index, count = (int(x) for x in args.shard.split("/"))
@@ -144,6 +154,7 @@ def cmd_grade(args) -> int:
             outcomes = grade_parallel(
                 course, tasks, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
                 feedback=not args.no_feedback, into=into, on_done=lambda _o: bar.update(1),
+                sandbox=False if args.no_sandbox else None,
             )
         logs = into / LOG_DIR
         for o in outcomes:
@@ -195,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the config's, 30)")
     grade.add_argument("--memory-mb", type=int, default=None, help="kernel memory limit (default: the config's)")
     grade.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="grade without the bubblewrap sandbox (not recommended; recorded in the CSV)")
     grade.add_argument("--csv", help="grades CSV path (default: <course>/grades.csv)")
     grade.add_argument("--shard", help="I/N: grade only every N-th submission starting at I (0-based)")
     grade.add_argument("--out", help="write results to this new shard directory instead of the course")

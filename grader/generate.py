@@ -1,19 +1,22 @@
 """Build the exercise notebooks from one source of truth.
 
-For every assignment ``<id>`` (``ch1-lookup`` ... ``ch6-tiled``):
+For every exercise ``<id>`` (one folder ``grader/exercises/<id>/`` each, found by
+:mod:`grader.engine.registry`):
 
-1. ``grader/exercises/<id>.md`` (MyST markdown read by jupytext) holds the text, the setup code and
-   the visible tests. Code cells carry small directives in their metadata:
+1. ``grader/exercises/<id>/exercise.md`` (MyST markdown read by jupytext) holds the text, the setup
+   code and the visible tests. Code cells carry small directives in their metadata:
 
-   - ``inject: [name, ...]`` -- a graded answer cell. The generator pastes the reference code of each
-     name, taken from ``solutions/`` with :func:`inspect.getsource`, and wraps every function or method
-     body in ``### BEGIN SOLUTION`` / ``### END SOLUTION`` (signature and docstring stay visible).
-     Private helpers of the reference (input validation, ``_torch_attention``) are pasted as nested
-     functions inside the solution region, so the release holds no reference code at all.
+   - ``inject: [name, ...]`` -- a graded answer cell. The generator pastes the reference of each name
+     from ``solutions/`` in the form students write it (:func:`grader.engine.reference.student_source`:
+     its ``@validated`` input checks dropped) and wraps every function or method body in
+     ``### BEGIN SOLUTION`` / ``### END SOLUTION`` (signature and docstring stay visible). A reference
+     may only call what the notebook defines, so the release holds no reference code at all.
    - ``helpers: [name, ...]`` -- the same for earlier chapters' functions that this chapter needs
-     (students paste their own); not graded, swapped for the reference while the grader checks.
-   - ``grade: name`` + ``points: n`` -- a grade cell: the hidden diagnosis (``grader.diagnose``) and
-     the visible test ``test_<name>()``.
+     (students paste their own); not graded; the grader uses the reference while it checks.
+   - ``grade: name`` + ``points: n`` -- a grade cell (``grade_id`` from
+     :func:`grader.engine.verdict.grade_id`). In the notebook it runs the visible test
+     ``test_<name>()``; at grading time the grader replaces its outputs by the verdict of the hidden
+     checks, computed outside the student's kernel (``grader/execute.py``).
    - ``selfcheck: true`` -- the self-check harness (``grader/exercises/_selfcheck.py``), locked.
    - ``locked: true`` -- a read-only cell (restored by ``nbgrader autograde`` if a student edits it).
    - ``solution: true`` -- an answer cell whose solution region is written in the exercise text
@@ -37,100 +40,33 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
-import importlib
-import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
-import types
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import jupytext
 import nbformat
 
+from grader.engine import reference as ref
+from grader.engine import registry, verdict
+from grader.engine.mistakes import Mistake, inject
+
 GRADER_DIR = Path(__file__).resolve().parent
-EXERCISES_DIR = GRADER_DIR / "exercises"
-ASSIGNMENTS = ("ch1-lookup", "ch2-sdpa", "ch3-self-cross", "ch4-multihead", "ch5-gqa", "ch6-tiled")
+EXERCISES_DIR = registry.EXERCISES_DIR
+ASSIGNMENTS = tuple(registry.assignment_ids())
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python"}
 
 
 # --------------------------------------------------------------------------------------------------
-# Reference code: find what a reference object needs and paste it with solution regions.
+# Reference code in the student's form, with solution regions
 # --------------------------------------------------------------------------------------------------
-
-
-def reference(name: str) -> object:
-    """The public reference object ``solutions.<name>``."""
-    solutions = importlib.import_module("solutions")
-    if name not in solutions.__all__:
-        raise KeyError(f"{name!r} is not exported by solutions/__init__.py")
-    return getattr(solutions, name)
-
-
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def _functions_of(obj: object) -> list[types.FunctionType]:
-    if inspect.isclass(obj):
-        return [v for v in vars(obj).values() if inspect.isfunction(v)]
-    return [obj]  # type: ignore[list-item]
-
-
-def _globals_used(obj: object) -> dict[str, object]:
-    """Module-level names the code of ``obj`` (a function or class) refers to, with their values."""
-    used: dict[str, object] = {}
-    for fn in _functions_of(obj):
-        for name in sorted(_code_names(fn.__code__)):
-            if name in fn.__globals__:
-                used[name] = fn.__globals__[name]
-    return used
-
-
-def _is_reference_code(value: object) -> bool:
-    return (inspect.isfunction(value) or inspect.isclass(value)) and str(
-        getattr(value, "__module__", "")
-    ).startswith("solutions")
-
-
-def private_helpers(obj: object, available: Iterable[str]) -> list[types.FunctionType]:
-    """Reference functions ``obj`` needs that the notebook does not define (transitively, ordered).
-
-    ``available`` are the names the notebook itself defines (graded functions and helpers).
-    """
-    available = set(available)
-    found: dict[str, types.FunctionType] = {}
-
-    def visit(o: object) -> None:
-        for name, value in _globals_used(o).items():
-            if name in available or name in found or not _is_reference_code(value):
-                continue
-            if inspect.isclass(value):
-                raise ValueError(
-                    f"{getattr(o, '__name__', o)} needs the class {name}: list it under `helpers:` "
-                    "in the exercise text"
-                )
-            found[name] = value  # type: ignore[assignment]
-            visit(value)
-
-    visit(obj)
-    return [found[k] for k in sorted(found)]
-
-
-def _source_lines(obj: object) -> list[str]:
-    return textwrap.dedent(inspect.getsource(obj)).splitlines()  # type: ignore[arg-type]
 
 
 def _body_start(node: ast.FunctionDef | ast.ClassDef) -> int:
@@ -142,41 +78,27 @@ def _body_start(node: ast.FunctionDef | ast.ClassDef) -> int:
     return first.end_lineno if is_doc else first.lineno - 1  # type: ignore[return-value]
 
 
-def _nested(helpers: list[types.FunctionType], indent: str) -> list[str]:
-    lines: list[str] = []
-    for helper in helpers:
-        lines += [indent + line if line.strip() else "" for line in _source_lines(helper)] + [""]
-    return lines
-
-
-def _wrap_function(lines: list[str], node: ast.FunctionDef, helpers: list[types.FunctionType]) -> list[str]:
+def _wrap_function(lines: list[str], node: ast.FunctionDef) -> list[str]:
     """Lines of one function with its body (after the docstring) inside a solution region."""
-    start, stop = node.lineno - 1, node.end_lineno  # def line .. last body line (decorators kept above)
     head_end = _body_start(node)
     body_indent = " " * node.body[0].col_offset
     out = lines[node.lineno - 1 - len(node.decorator_list) : head_end]
     out.append(body_indent + BEGIN)
-    if helpers:
-        names = ", ".join(h.__name__ for h in helpers)
-        comment = textwrap.wrap(f"Helpers of the reference, pasted from solutions/: {names}.", 88)
-        out += [f"{body_indent}# {line}" for line in comment]
-        out += _nested(helpers, body_indent)
-    out += lines[head_end:stop]
+    out += lines[head_end : node.end_lineno]
     out.append(body_indent + END)
-    del start
     return out
 
 
-def solution_code(obj: object, available: Iterable[str]) -> str:
-    """The reference source of ``obj`` with every function body in a solution region."""
-    available = set(available)
-    lines = _source_lines(obj)
-    tree = ast.parse("\n".join(lines))
-    node = tree.body[0]
+def solution_code(name: str, available: Iterable[str]) -> str:
+    """The reference ``name`` as students write it, with every function body in a solution region."""
+    obj = ref.reference(name)
+    ref.course_names_used(obj, available)  # raises if it calls something the notebook lacks
+    lines = ref.student_source(obj).splitlines()
+    node = ast.parse("\n".join(lines)).body[0]
     if isinstance(node, ast.FunctionDef):
-        return "\n".join(_wrap_function(lines, node, private_helpers(obj, available)))
+        return "\n".join(_wrap_function(lines, node))
     if not isinstance(node, ast.ClassDef):
-        raise TypeError(f"cannot inject {obj!r}")
+        raise TypeError(f"cannot inject {name}")
     out: list[str] = []
     cursor = 0
     for item in node.body:
@@ -184,8 +106,7 @@ def solution_code(obj: object, available: Iterable[str]) -> str:
             continue
         first = item.lineno - 1 - len(item.decorator_list)
         out += lines[cursor:first]
-        helpers = private_helpers(getattr(obj, item.name), available)
-        out += _wrap_function(lines, item, helpers)
+        out += _wrap_function(lines, item)
         cursor = item.end_lineno  # type: ignore[assignment]
     out += lines[cursor:]
     return "\n".join(out)
@@ -216,8 +137,7 @@ def _names(meta_value: object) -> list[str]:
 
 def graded_points(assignment: str) -> dict[str, float]:
     """``{function name: points}`` of an assignment, in notebook order, from its exercise text."""
-    nb = jupytext.read(EXERCISES_DIR / f"{assignment}.md")
-    return {c.metadata["grade"]: c.metadata["points"] for c in nb.cells if "grade" in c.metadata}
+    return registry.exercise(assignment).points
 
 
 def points_table(points: dict[str, float]) -> str:
@@ -226,17 +146,12 @@ def points_table(points: dict[str, float]) -> str:
     return f"| graded function | points |\n| --- | --- |\n{rows}\n| **total** | **{total:g}** |"
 
 
-def grade_cell_source(assignment: str, name: str, points: float) -> str:
+def grade_cell_source(name: str, points: float) -> str:
     plural = "" if points == 1 else "s"
     return "\n".join(
         [
-            f"# Graded: {name} ({points:g} point{plural}). The grader checks it on hidden random inputs,",
-            f"# then runs the visible test test_{name}() (the same one self_check() runs).",
-            "### BEGIN HIDDEN TESTS",
-            "import grader.diagnose as _diagnose",
-            f"_problem = _diagnose.problem_with({assignment!r}, {name!r}, globals())",
-            "assert _problem is None, _problem",
-            "### END HIDDEN TESTS",
+            f"# Graded: {name} ({points:g} point{plural}). The grader checks it outside this notebook, on hidden",
+            "# inputs; here this cell runs the visible test (the same one self_check() runs).",
             f"test_{name}()",
         ]
     )
@@ -251,15 +166,13 @@ def selfcheck_source(points: dict[str, float]) -> str:
 
 def build_source(assignment: str) -> nbformat.NotebookNode:
     """The instructor notebook of ``assignment``, built from its exercise text and ``solutions/``."""
-    text = jupytext.read(EXERCISES_DIR / f"{assignment}.md")
-    points = graded_points(assignment)
-    defined = set()
-    for cell in text.cells:
-        for key in ("inject", "helpers"):
-            defined |= set(_names(cell.metadata.get(key, [])))
+    exercise = registry.exercise(assignment)
+    exercise.validate()
+    points = exercise.points
+    defined = set(exercise.course_names)
     cells = []
     counter = 0
-    for cell in text.cells:
+    for cell in exercise.cells:
         meta = dict(cell.metadata)
         if cell.cell_type == "markdown":
             counter += 1
@@ -270,7 +183,7 @@ def build_source(assignment: str) -> nbformat.NotebookNode:
         if "inject" in meta or "helpers" in meta:
             key = "inject" if "inject" in meta else "helpers"
             names = _names(meta[key])
-            parts = [solution_code(reference(n), defined) for n in names]
+            parts = [solution_code(n, defined) for n in names]
             prefix = cell.source.strip()
             source = "\n\n\n".join(([prefix] if prefix else []) + parts)
             grade_id = ("answer-" if key == "inject" else "helpers-") + "-".join(names)
@@ -281,8 +194,8 @@ def build_source(assignment: str) -> nbformat.NotebookNode:
             new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=True, grade=False, locked=False)
         elif "grade" in meta:
             name = meta["grade"]
-            source = grade_cell_source(assignment, name, points[name])
-            grade_id = f"test-{name}"
+            source = grade_cell_source(name, points[name])
+            grade_id = verdict.grade_id(name)
             new_meta["nbgrader"] = _nbgrader_meta(
                 grade_id, solution=False, grade=True, locked=True, points=points[name]
             )
@@ -416,15 +329,13 @@ if __name__ == "__main__":
 # --------------------------------------------------------------------------------------------------
 
 
-def filled_release(assignment: str, mistakes: Iterable[object] = ()) -> nbformat.NotebookNode:
+def filled_release(assignment: str, mistakes: Iterable[Mistake] = ()) -> nbformat.NotebookNode:
     """The committed release with every answer cell filled in, as a student who solved it would.
 
-    The answers are the instructor notebook's (the reference). Each of ``mistakes``
-    (``solutions.mistakes.Mistake`` objects of this assignment, at most one per function) replaces
-    the reference definition of its target in the answer cell that defines it.
+    The answers are the instructor notebook's (the reference). Each of ``mistakes`` (known mistakes
+    of this assignment, at most one per function) replaces the definition of its function in the
+    answer cell that defines it.
     """
-    from solutions.mistakes import inject
-
     release = nbformat.read(release_path(assignment), as_version=4)
     source = nbformat.read(source_path(assignment), as_version=4)
     answers = {
@@ -442,9 +353,9 @@ def filled_release(assignment: str, mistakes: Iterable[object] = ()) -> nbformat
         )
         if grade_id.startswith("answer-"):
             defined = grade_id.removeprefix("answer-").split("-")
-            for m in [m for m in pending if m.function in defined]:  # type: ignore[attr-defined]
-                cell.source = inject(cell.source, m)  # type: ignore[arg-type]
+            for m in [m for m in pending if m.function in defined]:
+                cell.source = inject(cell.source, m)
                 pending.remove(m)
     if pending:
-        raise ValueError(f"no answer cell of {assignment} defines {[m.target for m in pending]}")  # type: ignore[attr-defined]
+        raise ValueError(f"no answer cell of {assignment} defines {[m.target for m in pending]}")
     return release

@@ -1,6 +1,7 @@
 """``python -m grader.kernel_launcher --memory-mb N -- CMD...``: cap memory, then exec the kernel.
 
-Kept free of heavy imports: it runs once per graded notebook, before the kernel starts.
+Only for grading without a sandbox (``--no-sandbox``); sandboxed kernels get their limits from
+``prlimit`` inside bubblewrap (grader/sandbox/bwrap.py). Kept free of heavy imports.
 """
 
 import os
@@ -9,12 +10,13 @@ import sys
 
 
 def limit_memory(megabytes: int) -> None:
-    """Cap this process's data memory (heap and private anonymous mappings) at ``megabytes`` MiB."""
+    """Cap this process's address space and data memory at ``megabytes`` MiB (soft = hard: it cannot
+    raise them again)."""
     limit = megabytes * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    for which in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        _, hard = resource.getrlimit(which)
+        value = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(which, (value, value))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,29 +5,31 @@ c = get_config()  # noqa: F821  (provided by nbgrader)
 
 c.CourseDirectory.root = "."
 c.CourseDirectory.course_id = "attention"
-c.CourseDirectory.db_assignments = [
-    {"name": "ch1-lookup"},
-    {"name": "ch2-sdpa"},
-    {"name": "ch3-self-cross"},
-    {"name": "ch4-multihead"},
-    {"name": "ch5-gqa"},
-    {"name": "ch6-tiled"},
-]
+# The assignments are the folders of exercises/ (one per exercise, exercises/<id>/exercise.md); nothing
+# here lists them. `nbgrader generate_assignment <id>` records one in the gradebook.
 
-# --- Autograding limits (grader/sandbox.py). Stock `nbgrader autograde` and `python -m grader grade`
-# both read this file, so they run every submission under the same limits and give the same grades.
-# A cell running longer than this many seconds is interrupted; its grade cells then fail (0 points).
+# --- Trusted grading (grader/execute.py). Stock `nbgrader autograde` and `python -m grader grade` both
+# read this file, so every submission is graded the same way: its notebook runs in a fresh bubblewrap
+# sandbox (grader/sandbox/), and each grade cell's verdict comes from hidden checks run outside it.
+# A cell running longer than this many seconds is interrupted (killed with its sandbox if it does not
+# stop); so are the hidden checks of one function (TrustedExecute.check_timeout, 0 = the same).
 c.Execute.timeout = 30
-# Seconds to wait for a cell's last outputs after it finished (nbclient's default, 4 s, is too short for
-# a cell that printed a lot on a busy machine: the notebook would fail to grade).
+# Seconds to wait for a cell's last outputs after it finished (a cell that printed a lot on a busy machine).
 c.Execute.iopub_timeout = 30
-# Kernels run under a memory limit: a cell that allocates too much gets a MemoryError, the grading of
-# the other cells and of the other students goes on.
-c.LimitedKernelManager.memory_limit_mb = 4096
+# Limits of each sandboxed kernel, which it cannot lift: memory (MiB), processes and threads, file size
+# (MiB), CPU seconds, size of its working directory and /tmp (MiB).
+c.SandboxedKernelManager.memory_limit_mb = 4096
+c.SandboxedKernelManager.max_processes = 64
+c.SandboxedKernelManager.max_file_mb = 64
+c.SandboxedKernelManager.cpu_seconds = 600
+c.SandboxedKernelManager.scratch_mb = 256
+# Where bubblewrap cannot run, grading refuses. To grade without a sandbox anyway (a submission then runs
+# as you, with your files), set this to False or pass `python -m grader grade --no-sandbox`.
+c.SandboxedKernelManager.sandbox = True
 # Output kept per cell while it runs (a cell printing 100 MB leaves a small notebook and feedback page).
-c.LimitedExecute.max_output_chars = 100_000
+c.TrustedExecute.max_output_chars = 100_000
 c.Autograde.autograde_preprocessors = [
-    "grader.sandbox.LimitedExecute",  # nbgrader's Execute + the two limits above
+    "grader.execute.TrustedExecute",  # sandboxed execution + verdicts from outside the kernel
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -38,3 +40,17 @@ c.Autograde.autograde_preprocessors = [
 # A submission whose test cells were deleted gets them back from the source version (and is graded
 # on them) instead of silently scoring 0 on the missing cells; edited test cells are always overwritten.
 c.OverwriteCells.add_missing_cells = True
+
+# --- Feedback pages that render offline (grader/feedback.py): formulas become MathML, and nothing loads
+# from another host (nbgrader's own template would load MathJax from a CDN).
+c.HTMLExporter.extra_template_basedirs = [
+    str(__import__("grader.feedback", fromlist=["TEMPLATES"]).TEMPLATES),
+    str(__import__("pathlib").Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
+        / "templates"),
+]
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "grader.feedback.OfflineMath",
+    "grader.feedback.NoRemoteOutputs",
+]

@@ -26,6 +26,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from grader.coursedir import db_url, ensure_tools_on_path, open_api
+from grader.engine.secret import SECRET_FILE, course_secret
 from grader.merge import merge_shards
 
 
@@ -55,21 +56,36 @@ def snapshot_gradebook(course: Path, dest: Path) -> None:
 
 
 def make_shard(course: Path, shard: Path, gradebook: Path | None) -> Path:
-    """Create the shard course directory ``shard`` from ``course`` and a gradebook snapshot (if any)."""
+    """Create the shard course directory ``shard`` from ``course`` and a gradebook snapshot (if any).
+
+    A shard holds what grading needs: the config, the source notebooks, the exercises' hidden checks
+    and the course's grading secret (the same secret gives the same hidden inputs, so every shard
+    grades as the course would).
+    """
+    course = Path(course)
     shard.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(course) / "nbgrader_config.py", shard / "nbgrader_config.py")
-    shutil.copytree(Path(course) / "source", shard / "source", dirs_exist_ok=True)
+    shutil.copy(course / "nbgrader_config.py", shard / "nbgrader_config.py")
+    shutil.copytree(course / "source", shard / "source", dirs_exist_ok=True)
+    if (course / "exercises").is_dir():
+        shutil.copytree(course / "exercises", shard / "exercises", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    secret = shard / SECRET_FILE
+    if not secret.exists():
+        secret.write_bytes(course_secret(course).hex().encode() + b"\n")
+        secret.chmod(0o600)
     if gradebook is not None:
         shutil.copy(gradebook, shard / "gradebook.db")
     return shard
 
 
-def overrides_config(timeout: int | None = None, memory_mb: int | None = None) -> Config:
+def overrides_config(timeout: int | None = None, memory_mb: int | None = None, sandbox: bool | None = None) -> Config:
     cfg = Config()
     if timeout is not None:
         cfg.Execute.timeout = timeout
     if memory_mb is not None:
-        cfg.LimitedKernelManager.memory_limit_mb = memory_mb
+        cfg.SandboxedKernelManager.memory_limit_mb = memory_mb
+    if sandbox is not None:
+        cfg.SandboxedKernelManager.sandbox = sandbox
     return cfg
 
 
@@ -91,7 +107,7 @@ def _error_message(log: str) -> str:
 _worker: dict = {}
 
 
-def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_mb) -> None:
+def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_mb, sandbox) -> None:
     ensure_tools_on_path()
     warnings.filterwarnings("ignore")  # nbgrader/SQLAlchemy/nbformat chatter; nbgrader's log is captured
     shard = Path(tempfile.mkdtemp(prefix=f"shard-{os.getpid()}-", dir=shards_dir))
@@ -99,11 +115,9 @@ def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_m
     stderr = os.open(shard / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(stderr, 2)
     make_shard(Path(course), shard, Path(gradebook))
-    cfg = overrides_config(timeout, memory_mb)
-    # Kernels talk over Unix sockets in the shard: TCP ports picked by kernels started at the same time in
-    # different processes can collide (a kernel that cannot bind dies, and that notebook fails to grade).
-    cfg.KernelManager.transport = "ipc"
-    cfg.KernelManager.ip = str(shard / "kernel")
+    cfg = overrides_config(timeout, memory_mb, sandbox)
+    # Kernels talk over Unix sockets in their own sandbox folder (grader/sandbox/kernel.py), never TCP
+    # ports, which kernels started at the same time in different processes could pick twice.
     _worker.update(course=Path(course), shard=shard, api=open_api(shard, cfg))
 
 
@@ -135,6 +149,7 @@ def grade_parallel(
     feedback: bool = True,
     into: Path | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    sandbox: bool | None = None,
 ) -> list[Outcome]:
     """Grade ``(assignment, student)`` tasks of ``course`` with ``jobs`` worker processes (default:
     all cores) and merge the results into ``into`` (default: ``course`` itself; its gradebook must
@@ -149,7 +164,7 @@ def grade_parallel(
         snapshot_gradebook(into, gradebook)  # the gradebook the results go to knows the assignments
         # fork: workers start at once with nbgrader already imported (spawn costs seconds per worker)
         ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        init = (str(course), str(gradebook), tmp, timeout, memory_mb)
+        init = (str(course), str(gradebook), tmp, timeout, memory_mb, sandbox)
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=init) as pool:
             futures = {pool.submit(grade_one, a, s, feedback): (a, s) for a, s in tasks}
             for fut in as_completed(futures):

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.coursedir import db_url, ensure_tools_on_path
+from grader.engine.verdict import FAILED as VERDICT_FAILED
+from grader.engine.verdict import META as VERDICT_META
 
-CSV_COLUMNS = ["assignment", "student", "score", "max_score", "status", "message", "mistakes"]
+CSV_COLUMNS = ["assignment", "student", "score", "max_score", "status", "message", "mistakes", "sandbox"]
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Row:
     message: str = ""
     cell_scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade id -> (score, max)
     mistakes: dict[str, str] = field(default_factory=dict)  # grade id -> diagnosed message
+    sandbox: str = ""  # "on" / "off": whether its kernel ran sandboxed ("" when it was not graded)
 
 
 #: Errors that say more about the grader's limits than about the student's function.
@@ -48,12 +51,24 @@ def _one_line(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
+def _cells(notebook: Path) -> list[dict]:
+    try:  # plain JSON: nbformat's schema validation costs more than the whole report
+        return json.loads(Path(notebook).read_bytes())["cells"]
+    except Exception:
+        return []
+
+
+def sandbox_state(notebook: Path) -> str:
+    """``"on"`` or ``"off"``: whether the grade cells' verdicts say the kernel ran in the sandbox."""
+    states = {c.get("metadata", {}).get(VERDICT_META, {}).get("sandboxed") for c in _cells(notebook)} - {None}
+    if not states:
+        return ""
+    return "on" if states == {True} else "off"
+
+
 def cell_errors(notebook: Path) -> dict[str, str]:
     """Grade id -> one-line error of each failing autograder-test cell of an autograded notebook."""
-    try:  # plain JSON: nbformat's schema validation costs more than the whole report
-        cells = json.loads(Path(notebook).read_bytes())["cells"]
-    except Exception:
-        return {}
+    cells = _cells(notebook)
     errors = {}
     for cell in cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -65,7 +80,7 @@ def cell_errors(notebook: Path) -> dict[str, str]:
                 ename = out.get("ename", "Error")
                 if ename in LIMIT_MESSAGES:
                     errors[meta["grade_id"]] = LIMIT_MESSAGES[ename]
-                elif ename == "AssertionError" and evalue:
+                elif ename in ("AssertionError", VERDICT_FAILED) and evalue:
                     errors[meta["grade_id"]] = evalue
                 else:
                     errors[meta["grade_id"]] = f"{ename}: {evalue}" if evalue else ename
@@ -98,6 +113,7 @@ def read_rows(course: Path, messages: dict[tuple[str, str], tuple[str, str]] | N
                     for grade in nb.grades:
                         row.cell_scores[grade.name] = (float(grade.score), float(grade.max_score))
                     row.mistakes.update(cell_errors(folder / f"{nb.name}.ipynb"))
+                    row.sandbox = sandbox_state(folder / f"{nb.name}.ipynb") or row.sandbox
                 rows[key] = row
             max_score = float(assignment.max_score)
             for key in [k for k in messages if k[0] == assignment.name]:
@@ -114,7 +130,8 @@ def write_csv(rows: list[Row], path: Path) -> None:
         w.writerow(CSV_COLUMNS)
         for r in rows:
             mistakes = "; ".join(f"{cell}: {msg}" for cell, msg in sorted(r.mistakes.items()))
-            w.writerow([r.assignment, r.student, f"{r.score:g}", f"{r.max_score:g}", r.status, r.message, mistakes])
+            w.writerow([r.assignment, r.student, f"{r.score:g}", f"{r.max_score:g}", r.status, r.message, mistakes,
+                        r.sandbox])
 
 
 def summary(rows: list[Row], top: int = 3) -> str:

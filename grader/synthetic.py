@@ -1,9 +1,9 @@
 """A tiny nbgrader course and synthetic submissions, for the grading tests and benchmark.
 
 ``make_course(root)`` writes a course directory (this repository's ``nbgrader_config.py``, one
-assignment ``tiny`` with two graded functions) and generates it; ``write_submission(root, student,
-kind)`` writes one student's submission of a given kind: correct, wrong, or one of the broken ones
-in :data:`KINDS`.
+exercise ``tiny`` with two graded functions, its folder ``exercises/tiny/`` with its hidden checks)
+and generates it; ``write_submission(root, student, kind)`` writes one student's submission of a
+given kind: correct, wrong, or one of the broken ones in :data:`KINDS`.
 """
 
 from __future__ import annotations
@@ -14,25 +14,80 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from grader.engine.verdict import grade_id
+
 ASSIGNMENT = "tiny"
 CONFIG = Path(__file__).with_name("nbgrader_config.py")
 
 ADD_SOLUTION = "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION\n"
 MUL_SOLUTION = "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION\n"
-ADD_TESTS = (
-    "assert add(1, 2) == 3, 'add(1, 2) should be 3'\n"
-    "### BEGIN HIDDEN TESTS\n"
-    "assert add(-1, 1) == 0, 'your add subtracts instead of adding'\n"
-    "### END HIDDEN TESTS\n"
-)
-MUL_TESTS = (
-    "assert mul(2, 3) == 6, 'mul(2, 3) should be 6'\n"
-    "### BEGIN HIDDEN TESTS\n"
-    "assert mul(0, 5) == 0, 'your mul adds instead of multiplying'\n"
-    "### END HIDDEN TESTS\n"
-)
-#: Points of each grade cell of the tiny assignment.
-POINTS = {"test_add": 2, "test_mul": 1}
+ADD_TEST = "assert add(1, 2) == 3, 'add(1, 2) should be 3'\n"
+MUL_TEST = "assert mul(2, 3) == 6, 'mul(2, 3) should be 6'\n"
+#: Points of each graded function of the tiny assignment.
+POINTS = {"add": 2, "mul": 1}
+
+#: The tiny exercise's folder, as ``grader/exercises/<id>/`` holds a real one: its text (only the
+#: graded functions and their points matter to the grader) and its checks, with its own references.
+EXERCISE_TEXT = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A tiny assignment
+
+```{code-cell} ipython3
+---
+grade: add
+points: 2
+---
+```
+
+```{code-cell} ipython3
+---
+grade: mul
+points: 1
+---
+```
+"""
+EXERCISE_CHECKS = '''"""Hidden checks of the tiny assignment (its references live here, not in solutions/)."""
+
+from grader.engine.cases import Case, Spec, call
+from grader.engine.mistakes import Mistake
+
+
+def add(a, b):
+    return a + b
+
+
+def mul(a, b):
+    return a * b
+
+
+REFERENCES = {"add": add, "mul": mul}
+
+
+def add_cases(rng):
+    a, b = (int(v) for v in rng.integers(1, 50, size=2))
+    return [Case("two positive numbers", call(a, b)), Case("a negative first number", call(-a, b))]
+
+
+def mul_cases(rng):
+    a, b = (int(v) for v in rng.integers(2, 50, size=2))
+    return [Case("two positive numbers", call(a, b)), Case("a zero first number", call(0, b))]
+
+
+SPECS = {"add": Spec(add_cases), "mul": Spec(mul_cases)}
+MISTAKES = [
+    Mistake("add-subtracts", "add", "your add subtracts instead of adding", replace=(("a + b", "a - b"),)),
+    Mistake("mul-adds", "mul", "your mul adds instead of multiplying", replace=(("a * b", "a + b"),)),
+]
+'''
 
 
 def _meta(grade_id: str, *, solution: bool = False, points: int | None = None) -> dict:
@@ -49,9 +104,9 @@ def source_notebook() -> nbformat.NotebookNode:
     nb.cells = [
         new_markdown_cell("# A tiny assignment\nWrite `add` and `mul`."),
         new_code_cell(ADD_SOLUTION, metadata=_meta("add", solution=True)),
-        new_code_cell(ADD_TESTS, metadata=_meta("test_add", points=POINTS["test_add"])),
+        new_code_cell(ADD_TEST, metadata=_meta(grade_id("add"), points=POINTS["add"])),
         new_code_cell(MUL_SOLUTION, metadata=_meta("mul", solution=True)),
-        new_code_cell(MUL_TESTS, metadata=_meta("test_mul", points=POINTS["test_mul"])),
+        new_code_cell(MUL_TEST, metadata=_meta(grade_id("mul"), points=POINTS["mul"])),
     ]
     return nb
 
@@ -62,12 +117,14 @@ def make_course(root: Path, timeout: int | None = None) -> Path:
 
     root = Path(root)
     (root / "source" / ASSIGNMENT).mkdir(parents=True, exist_ok=True)
-    config = CONFIG.read_text().replace(
-        'c.CourseDirectory.db_assignments = [', f'c.CourseDirectory.db_assignments = [{{"name": "{ASSIGNMENT}"}}, '
-    )
+    config = CONFIG.read_text()
     if timeout is not None:
         config += f"\nc.Execute.timeout = {timeout}\n"
     (root / "nbgrader_config.py").write_text(config)
+    folder = root / "exercises" / ASSIGNMENT
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "exercise.md").write_text(EXERCISE_TEXT)
+    (folder / "checks.py").write_text(EXERCISE_CHECKS)
     nbformat.write(source_notebook(), root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     result = open_api(root).generate_assignment(ASSIGNMENT, force=True, create=True)
     if not result["success"]:
@@ -86,9 +143,10 @@ KINDS = {
     "missing": (0, "an empty submission folder"),
     "deleted_tests": (3, "correct, but the test cells were deleted"),
     "edited_tests": (1, "wrong add, and the student rewrote its test cell to pass"),
-    "reordered_tests": (0, "the test cells were moved before the solutions"),
-    "infinite_loop": (1, "add loops forever (its test times out); mul is right"),
-    "memory_hog": (1, "add allocates 2.5 TiB (MemoryError in its test); mul is right"),
+    "reordered_tests": (3, "the test cells were moved before the solutions (grade cells do not run: the "
+                           "hidden checks call the functions after every cell ran)"),
+    "infinite_loop": (1, "add loops forever (its hidden check times out); mul is right"),
+    "memory_hog": (1, "add allocates 2.5 TiB (MemoryError in its hidden check); mul is right"),
     "huge_output": (3, "correct, but prints 100 MB"),
 }
 
@@ -123,7 +181,7 @@ def submission_notebook(root: Path, kind: str) -> nbformat.NotebookNode:
     if kind == "deleted_tests":
         nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
     elif kind == "edited_tests":
-        cells["test_add"].source = "assert True\n"
+        cells[grade_id("add")].source = "assert True\n"
     elif kind == "reordered_tests":
         tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
         others = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]

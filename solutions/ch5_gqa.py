@@ -6,25 +6,63 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from ._checks import require_ndim, shape_of
-from ._torch_attention import attention, heads_mask, lower_right_causal_mask
+from ._checks import check_mask, require_ndim, shape_of, validated
+from ._torch_attention import heads_mask
 from .ch4_multihead import MultiHeadAttention, merge_heads, split_heads
 
 KVCache = tuple[torch.Tensor, torch.Tensor]
 
 
+def _check_repeat(x: torch.Tensor, n_rep: int) -> None:
+    require_ndim("x", x, 4, "(batch, n_kv_heads, seq, head_dim)")
+    if n_rep < 1:
+        raise ValueError(f"n_rep must be >= 1, got {n_rep}")
+
+
+def _check_groups(self: nn.Module, d_model: int, n_heads: int, n_kv_heads: int, bias: bool = False) -> None:
+    if n_heads <= 0 or d_model % n_heads:
+        raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
+    if n_kv_heads <= 0 or n_heads % n_kv_heads:
+        raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
+
+
+def _check_gqa_forward(
+    self: GroupedQueryAttention, x: torch.Tensor, mask: torch.Tensor | None = None, kv_cache: KVCache | None = None
+) -> None:
+    require_ndim("x", x, 3, "(batch, n_new, d_model)")
+    if x.shape[-1] != self.d_model:
+        raise ValueError(f"x has shape {shape_of(x)}, expected last dim d_model={self.d_model}")
+    n_past = 0
+    if kv_cache is not None:
+        past_k, past_v = kv_cache
+        n_past = past_k.shape[-2]
+        expected = (x.shape[0], self.n_kv_heads, n_past, self.head_dim)
+        if shape_of(past_k) != expected or shape_of(past_v) != expected:
+            raise ValueError(
+                f"kv_cache tensors must have shape (batch, n_kv_heads, n_past, head_dim) = {expected}, "
+                f"got k {shape_of(past_k)}, v {shape_of(past_v)}"
+            )
+    if mask is not None:
+        check_mask(heads_mask(mask), x.shape[1], n_past + x.shape[1], (x.shape[0], self.n_heads))
+
+
+def _check_convert(mha: MultiHeadAttention, n_kv_heads: int) -> None:
+    if n_kv_heads <= 0 or mha.n_heads % n_kv_heads:
+        raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={mha.n_heads}")
+
+
+@validated(_check_repeat)
 def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     """``(batch, n_kv_heads, seq, head_dim)`` -> ``(batch, n_kv_heads * n_rep, seq, head_dim)``.
 
     Interleaved: output head ``h`` is input head ``h // n_rep`` (like ``repeat_interleave`` on dim 1),
     not tiled.
     """
-    require_ndim("x", x, 4, "(batch, n_kv_heads, seq, head_dim)")
-    if n_rep < 1:
-        raise ValueError(f"n_rep must be >= 1, got {n_rep}")
     batch, n_kv, seq, head_dim = x.shape
     return x[:, :, None].expand(batch, n_kv, n_rep, seq, head_dim).reshape(batch, n_kv * n_rep, seq, head_dim)
 
@@ -37,12 +75,9 @@ class GroupedQueryAttention(nn.Module):
     ``head_dim = d_model // n_heads``.
     """
 
+    @validated(_check_groups)
     def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, bias: bool = False) -> None:
         super().__init__()
-        if n_heads <= 0 or d_model % n_heads:
-            raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
-        if n_kv_heads <= 0 or n_heads % n_kv_heads:
-            raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
         self.d_model, self.n_heads, self.n_kv_heads = d_model, n_heads, n_kv_heads
         self.head_dim = d_model // n_heads
         self.n_rep = n_heads // n_kv_heads
@@ -51,6 +86,7 @@ class GroupedQueryAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, n_kv_heads * self.head_dim, bias=bias)
         self.out_proj = nn.Linear(n_heads * self.head_dim, d_model, bias=bias)
 
+    @validated(_check_gqa_forward)
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, kv_cache: KVCache | None = None
     ) -> tuple[torch.Tensor, KVCache]:
@@ -67,25 +103,27 @@ class GroupedQueryAttention(nn.Module):
             ``(output (batch, n_new, d_model), new_kv_cache)`` where the new cache holds
             ``n_past + n_new`` positions. Decoding one token at a time gives the full causal forward.
         """
-        require_ndim("x", x, 3, "(batch, n_new, d_model)")
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"x has shape {shape_of(x)}, expected last dim d_model={self.d_model}")
-        q = split_heads(self.q_proj(x), self.n_heads)
-        k = split_heads(self.k_proj(x), self.n_kv_heads)
+        batch, n_new, _ = x.shape
+        q = split_heads(self.q_proj(x), self.n_heads)  # (batch, n_heads, n_new, head_dim)
+        k = split_heads(self.k_proj(x), self.n_kv_heads)  # (batch, n_kv_heads, n_new, head_dim)
         v = split_heads(self.v_proj(x), self.n_kv_heads)
         if kv_cache is not None:
-            past_k, past_v = kv_cache
-            expected = (x.shape[0], self.n_kv_heads, past_k.shape[-2], self.head_dim)
-            if shape_of(past_k) != expected or shape_of(past_v) != expected:
-                raise ValueError(
-                    f"kv_cache tensors must have shape (batch, n_kv_heads, n_past, head_dim) = {expected}, "
-                    f"got k {shape_of(past_k)}, v {shape_of(past_v)}"
-                )
-            k, v = torch.cat([past_k, k], dim=-2), torch.cat([past_v, v], dim=-2)
-        n_new, n_total = q.shape[-2], k.shape[-2]
-        if mask is None:
-            mask = lower_right_causal_mask(n_new, n_total, device=x.device)
-        out, _ = attention(q, repeat_kv(k, self.n_rep), repeat_kv(v, self.n_rep), heads_mask(mask))
+            k = torch.cat([kv_cache[0], k], dim=-2)  # (batch, n_kv_heads, n_past + n_new, head_dim)
+            v = torch.cat([kv_cache[1], v], dim=-2)
+        n_total = k.shape[-2]
+        if mask is None:  # causal, aligned to the bottom right: new token i sees the cache and new tokens <= i
+            mask = torch.ones(n_new, n_total, dtype=torch.bool, device=x.device).tril(n_total - n_new)
+        if mask.ndim == 3:  # (batch, n_new | 1, n_total): one mask for every head
+            mask = mask.unsqueeze(1)
+        # The n_rep query heads of group g all read key/value head g: seen as n_rep * n_new query rows
+        # against that one head, each key/value head is read in place (no repeat_kv copy).
+        rows = q.reshape(batch, self.n_kv_heads, self.n_rep * n_new, self.head_dim)
+        scores = rows @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
+        scores = scores.view(batch, self.n_heads, n_new, n_total)  # back to one row per head and query
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=-1) * mask  # a fully blocked row: zeros
+        out = weights.view(batch, self.n_kv_heads, self.n_rep * n_new, n_total) @ v
+        out = out.view(batch, self.n_heads, n_new, self.head_dim)
         return self.out_proj(merge_heads(out)), (k, v)
 
 
@@ -96,6 +134,7 @@ def kv_cache_bytes(
     return 2 * batch * seq_len * n_layers * n_kv_heads * head_dim * bytes_per_elem
 
 
+@validated(_check_convert)
 def mha_to_gqa(mha: MultiHeadAttention, n_kv_heads: int) -> GroupedQueryAttention:
     """Convert an MHA checkpoint to GQA by mean-pooling key and value heads within each group.
 

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import assert_close, head_configs, random_mask, seeds, to_torch, torch_float_dtypes
+from torch.utils._python_dispatch import TorchDispatchMode
 
+import solutions.ch5_gqa
 from solutions import GroupedQueryAttention, MultiHeadAttention, kv_cache_bytes, mha_to_gqa, repeat_kv
 
 pytestmark = pytest.mark.ch5
@@ -106,6 +108,80 @@ def test_cached_decoding_matches_the_full_causal_forward(cfg, n, prefill, bias, 
     assert_close(torch.cat(pieces, dim=1), full, dtype, "decoded outputs")
     assert_close(cache[0], full_cache[0], dtype, "cached keys")
     assert_close(cache[1], full_cache[1], dtype, "cached values")
+
+
+@given(cfg=head_configs(), b=st.integers(1, 3), n=st.integers(1, 6), dtype=torch_float_dtypes, seed=seeds,
+       query_broadcast=st.booleans())
+def test_per_head_mask_matches_torch_enable_gqa(cfg, b, n, dtype, seed, query_broadcast):
+    """A mask with one row set per query head, ``(batch, n_heads, n_q | 1, n_k)``, reaches the right head."""
+    gqa = _module(cfg, False, dtype, seed)
+    x = torch.randn(b, n, gqa.d_model, dtype=dtype)
+    mask = to_torch(random_mask(np.random.default_rng(seed), (b, gqa.n_heads, 1 if query_broadcast else n, n)))
+    with torch.no_grad():
+        out, _ = gqa(x, mask=mask)
+        expected = torch_gqa(gqa, x, attn_mask=mask)
+    assert_close(out, expected, dtype)
+
+
+class _Allocations(TorchDispatchMode):
+    """Records the shape and size of every tensor an operation allocates (views of existing memory excluded)."""
+
+    def __init__(self, inputs: tuple[torch.Tensor, ...]) -> None:
+        super().__init__()
+        self.known = {t.untyped_storage().data_ptr() for t in inputs}
+        self.allocated: list[tuple[str, tuple[int, ...], int]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in self.known:
+                self.known.add(t.untyped_storage().data_ptr())
+                self.allocated.append((str(func), tuple(t.shape), t.untyped_storage().nbytes()))
+        return out
+
+
+@pytest.mark.parametrize("n_kv_heads", [4, 2, 1])  # n_rep 2 (GQA), 4 (GQA), 8 (MQA)
+def test_decoding_never_materialises_repeated_keys_or_values(n_kv_heads, monkeypatch):
+    """A decode step reads the shared key/value heads in place: no tensor as large as ``repeat_kv(k)``.
+
+    ``repeat_kv`` stays the exercise's function, but the reference's forward must not call it, and nothing
+    else (e.g. ``torch.matmul`` broadcasting a 5-D key tensor, which copies it) may allocate its size.
+    """
+    batch, n_heads, head_dim, n_past = 2, 8, 16, 256
+    gqa = GroupedQueryAttention(n_heads * head_dim, n_heads, n_kv_heads)
+    cache = tuple(torch.randn(batch, n_kv_heads, n_past, head_dim) for _ in range(2))
+    x = torch.randn(batch, 1, gqa.d_model)
+    monkeypatch.setattr(solutions.ch5_gqa, "repeat_kv", lambda *a: pytest.fail("the forward called repeat_kv"))
+    with torch.no_grad():
+        expected = torch_gqa_decode(gqa, x, cache)
+        with _Allocations((x, *cache, *gqa.parameters())) as watch:
+            out, (k, v) = gqa(x, kv_cache=cache)
+    assert_close(out, expected, torch.float32)
+    assert k.shape == (batch, n_kv_heads, n_past + 1, head_dim)
+    repeated_bytes = batch * n_heads * (n_past + 1) * head_dim * k.element_size()  # one repeat_kv(k)
+    largest = max(watch.allocated, key=lambda a: a[2])
+    assert largest[2] < repeated_bytes, f"{largest} is as large as repeat_kv's copy ({repeated_bytes} bytes)"
+    # The only cache-sized allocations are the new cache itself (torch.cat appends to a copy).
+    cache_bytes = k.numel() * k.element_size()
+    assert sum(nbytes >= cache_bytes for _, _, nbytes in watch.allocated) == 2
+
+
+def test_the_allocation_watch_sees_a_repeat_kv_copy():
+    """The check above can fail: the same watch catches the copies of a forward that does call repeat_kv."""
+    k = torch.randn(2, 2, 256, 16)
+    with _Allocations((k,)) as watch:
+        repeated = repeat_kv(k, 4)
+    assert max(nbytes for _, _, nbytes in watch.allocated) == repeated.numel() * repeated.element_size()
+
+
+def torch_gqa_decode(gqa: GroupedQueryAttention, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor]):
+    """One decode step through PyTorch's SDPA with ``enable_gqa=True``: the new token sees every position."""
+    b = x.shape[0]
+    q = gqa.q_proj(x).view(b, 1, gqa.n_heads, gqa.head_dim).transpose(1, 2)
+    k = torch.cat([cache[0], gqa.k_proj(x).view(b, 1, gqa.n_kv_heads, gqa.head_dim).transpose(1, 2)], dim=-2)
+    v = torch.cat([cache[1], gqa.v_proj(x).view(b, 1, gqa.n_kv_heads, gqa.head_dim).transpose(1, 2)], dim=-2)
+    out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    return gqa.out_proj(out.transpose(1, 2).reshape(b, 1, gqa.d_model))
 
 
 def test_mqa_and_mha_are_the_ends_of_the_range():

@@ -61,21 +61,21 @@ def hidden_cases(exercise: Exercise, name: str, secret: bytes) -> list[Case]:
 
 def reference_namespace(exercise: Exercise) -> dict[str, Any]:
     """Imports plus the reference of every course name of the notebook (what a mistake sees)."""
-    objs = [ref.reference(n) for n in exercise.course_names]
+    objs = [exercise.reference(n) for n in exercise.course_names]
     scope: dict[str, Any] = {}
     exec(ref.prelude(objs), scope)
-    scope.update({n: ref.reference(n) for n in exercise.course_names})
+    scope.update({n: exercise.reference(n) for n in exercise.course_names})
     return scope
 
 
 def kernel_job(exercise: Exercise, name: str, checked: Sequence[str]) -> dict:
     """The job for the kernel: the function's name and the references it may use as helpers."""
     helpers = [n for n in (*exercise.helpers, *checked) if n != name]
-    objs = [ref.reference(n) for n in helpers]
+    objs = [exercise.reference(n) for n in helpers]
     return {
         "function": name,
         "prelude": ref.prelude(objs),
-        "helpers": {n: ref.student_source(ref.reference(n)) for n in helpers},
+        "helpers": {n: ref.student_source(exercise.reference(n)) for n in helpers},
     }
 
 
@@ -144,7 +144,7 @@ def judge(exercise: Exercise, pending: Pending, result: KernelResult | NoAnswer)
         return Report(name, refusals.refusal_message(name, "torch.nn.MultiheadAttention"), "library-attention")
     namespace = reference_namespace(exercise)
     if spec.reference:
-        want = local_outcomes(ref.reference(name), namespace, cases)
+        want = local_outcomes(exercise.reference(name), namespace, cases)
         for case, w in zip(cases, want, strict=True):
             if w.failed and w.error_type != "KeyError":
                 raise RuntimeError(f"the reference failed on hidden case {case.what!r}: {w.error_type}")

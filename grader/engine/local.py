@@ -13,13 +13,14 @@ from typing import Any
 
 from grader.engine import probe, transport
 from grader.engine.checker import Answer
+from grader.engine.reference import compile_student
 
 
 def namespace_from(*sources: str) -> dict[str, Any]:
     """A notebook-like namespace: every source executed in order in one dict (trusted code only)."""
     namespace: dict[str, Any] = {"__name__": "__main__"}
     for source in sources:
-        exec(compile(source, "<cell>", "exec"), namespace)
+        exec(compile_student(source, "<cell>"), namespace)
     return namespace
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ class Mistake:
     replace: tuple[tuple[str, str], ...] = ()
     rewrite: str | None = None  # the whole target, as a student would write it (when not a small change)
     assignment: str = field(default="", compare=False)
+    reference_of: Callable[[str], object] = field(default=ref.reference, compare=False, repr=False)
 
     @property
     def function(self) -> str:
@@ -45,13 +46,13 @@ class Mistake:
 
     def source(self) -> str:
         """The student-form source of the graded object with this mistake made."""
-        return apply(ref.student_source(ref.reference(self.function)), self)
+        return apply(ref.student_source(self.reference_of(self.function)), self)
 
     def build(self, namespace: Mapping[str, Any]) -> Any:
         """Compile :meth:`source` with ``namespace`` (imports and the other course names) as globals."""
         scope = dict(namespace)
         scope["__name__"] = f"mistake_{self.id.replace('-', '_')}"
-        exec(compile(self.source(), f"<mistake {self.id}>", "exec"), scope)
+        exec(ref.compile_student(self.source(), f"<mistake {self.id}>"), scope)
         return scope[self.function]
 
 
@@ -71,6 +72,27 @@ def _target_span(tree: ast.Module, target: str) -> tuple[int, int, int]:
     return first, node.end_lineno or node.lineno, node.col_offset
 
 
+def _mask_docstrings(segment: str) -> tuple[str, dict[str, str]]:
+    """``segment`` with each docstring's lines replaced by a token (patches match code only)."""
+    lines = segment.splitlines()
+    try:
+        tree = ast.parse(textwrap.dedent(segment))
+    except SyntaxError:
+        return segment, {}
+    masked: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+                first.value.value, str
+            ):
+                for i in range(first.lineno - 1, first.end_lineno or first.lineno):
+                    token = f"\x00docstring line {i}\x00"
+                    masked[token] = lines[i]
+                    lines[i] = token
+    return "\n".join(lines), masked
+
+
 def apply(source: str, m: Mistake) -> str:
     """``source`` (a whole function or class) with the mistake's patch applied inside its target."""
     lines = source.splitlines()
@@ -85,14 +107,17 @@ def apply(source: str, m: Mistake) -> str:
     else:
         if not m.replace:
             raise MistakeError(f"mistake {m.id} changes nothing (give `replace` or `rewrite`)")
-        new_segment = segment
+        new_segment, docstrings = _mask_docstrings(segment)
         for old, new in m.replace:
             count = new_segment.count(old)
             if count != 1:
                 raise MistakeError(
-                    f"mistake {m.id}: {old!r} occurs {count} times in {m.target} (it must occur exactly once)"
+                    f"mistake {m.id}: {old!r} occurs {count} times in the code of {m.target} "
+                    "(it must occur exactly once)"
                 )
             new_segment = new_segment.replace(old, new)
+        for token, text in docstrings.items():
+            new_segment = new_segment.replace(token, text)
     patched = "\n".join(lines[:first] + new_segment.splitlines() + lines[end:])
     try:
         ast.parse(patched)

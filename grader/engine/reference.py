@@ -11,6 +11,7 @@ module turns a reference into that student form, which three places use:
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import importlib
@@ -96,6 +97,11 @@ def course_names_used(obj: object, available: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
+#: Compile flags of the notebooks' first line, ``from __future__ import annotations`` (annotations such
+#: as ``KVCache | None`` stay unevaluated), for code compiled outside a notebook.
+FUTURE_FLAGS = __future__.annotations.compiler_flag
+
+
 def prelude(objs: Iterable[object]) -> str:
     """Import lines for the modules the student-form code of ``objs`` uses (``import numpy as np``)."""
     lines = set()
@@ -104,4 +110,9 @@ def prelude(objs: Iterable[object]) -> str:
             if isinstance(value, types.ModuleType):
                 module = value.__name__
                 lines.add(f"import {module}" if module == name else f"import {module} as {name}")
-    return "\n".join(sorted(lines))
+    return "\n".join(["from __future__ import annotations", *sorted(lines)])
+
+
+def compile_student(source: str, filename: str) -> types.CodeType:
+    """Compile student-form code as a notebook cell after ``from __future__ import annotations``."""
+    return compile(source, filename, "exec", flags=FUTURE_FLAGS, dont_inherit=True)

@@ -13,8 +13,8 @@ all ask :func:`exercises`.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
-import inspect
 import sys
 import types
 from dataclasses import dataclass
@@ -64,11 +64,18 @@ class Exercise:
             if m.function not in self.specs:
                 raise ValueError(f"{self.id}: mistake {m.id} targets {m.target}, which is not graded here")
             object.__setattr__(m, "assignment", self.id)
+            object.__setattr__(m, "reference_of", self.reference)
             found.append(m)
         ids = [m.id for m in found]
         if len(ids) != len(set(ids)):
             raise ValueError(f"{self.id}: duplicate mistake ids in {sorted(i for i in ids if ids.count(i) > 1)}")
         return found
+
+    def reference(self, name: str) -> object:
+        """The reference of a course name: ``solutions.<name>``, unless ``checks.py`` gives its own
+        (``REFERENCES``, for a course outside this repository such as the tests' tiny one)."""
+        own = getattr(self.checks, "REFERENCES", {})
+        return own[name] if name in own else ref.reference(name)
 
     def mistakes_of(self, function: str) -> list[Mistake]:
         return [m for m in self.mistakes if m.function == function]
@@ -101,7 +108,7 @@ class Exercise:
     @cached_property
     def uses_torch(self) -> bool:
         """Whether the references of this notebook need PyTorch (chapters 4 and later)."""
-        return any("torch" in ref.prelude([ref.reference(n)]) for n in self.course_names)
+        return any("torch" in ref.prelude([self.reference(n)]) for n in self.course_names)
 
     @cached_property
     def check_order(self) -> tuple[str, ...]:
@@ -111,7 +118,7 @@ class Exercise:
         after that function was checked, so no reference is ever in the kernel before its own check.
         """
         graded = list(self.points)
-        deps = {n: set(ref.course_names_used(ref.reference(n), self.course_names)) & set(graded) - {n} for n in graded}
+        deps = {n: set(ref.course_names_used(self.reference(n), self.course_names)) & set(graded) - {n} for n in graded}
         order: list[str] = []
         while graded:
             ready = next((n for n in graded if deps[n] <= set(order)), None)
@@ -129,7 +136,24 @@ class Exercise:
                 f"{sorted(self.specs)} in {CHECKS}"
             )
         for name in self.course_names:
-            ref.course_names_used(ref.reference(name), self.course_names)
+            ref.course_names_used(self.reference(name), self.course_names)
+        imported = set()
+        for cell in self.cells:
+            if cell.cell_type != "code" or "inject" in cell.metadata or "helpers" in cell.metadata:
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        for name in self.course_names:
+            missing = {m for m, v in ref.globals_used(self.reference(name)).items()
+                       if isinstance(v, types.ModuleType)} - imported
+            if missing:
+                raise ValueError(f"{self.id}: the reference of {name} uses {sorted(missing)}, which the notebook's "
+                                 f"setup cells do not import")
 
 
 @lru_cache(maxsize=8)
@@ -153,7 +177,3 @@ def exercise(assignment: str, folder: Path = EXERCISES_DIR) -> Exercise:
 
 def assignment_ids(folder: Path = EXERCISES_DIR) -> list[str]:
     return [e.id for e in exercises(folder)]
-
-
-def defining_file(obj: object) -> str:
-    return inspect.getsourcefile(obj) or "?"  # type: ignore[arg-type]

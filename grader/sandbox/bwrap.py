@@ -203,6 +203,8 @@ class Box:
             "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            # ipykernel: a parent of pid 1 means "started by a frontend, no parent poller" (no banner either).
+            "JPY_PARENT_PID": "1",
         }
         for key, value in env.items():
             cmd += ["--setenv", key, value]

@@ -1,0 +1,145 @@
+"""Hidden checks of ch1-lookup: for each graded function, its hidden cases and its known mistakes.
+
+Mistakes are patches of the reference's student form (``solutions/ch1_lookup.py`` without its
+``@validated`` lines); see CONTRIBUTING.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.engine.cases import Case, Spec, call, gradient
+from grader.engine.mistakes import Mistake
+
+# ---- hard_lookup -------------------------------------------------------------------------------------
+
+
+def hard_lookup_cases(rng: np.random.Generator) -> list[Case]:
+    n, d, d_v = (int(v) for v in rng.integers(4, 8, size=3))
+    keys = rng.integers(-5, 6, size=(n, d)).astype(float)
+    keys[:, 0] = rng.permutation(n)  # distinct keys
+    values = rng.normal(size=(n, d_v))
+    shared = keys.copy()
+    shared[1, 0], shared[1, 1:] = shared[n - 2, 0], shared[n - 2, 1:] + 1  # agrees with key n-2 in one coordinate
+    floats = rng.normal(size=(n - 1, d_v))
+    i = int(rng.integers(1, n - 1))
+    return [
+        Case("a query equal to one of the keys", call(keys[i].copy(), keys, values)),
+        Case("a query equal to the first key", call(keys[0].copy(), keys, values)),
+        Case(
+            "a key that agrees with the query in one coordinate but not in the others",
+            call(shared[n - 2].copy(), shared, values),
+        ),
+        Case("real-valued keys and values of another width", call(floats[2].copy(), floats, values[: n - 1, :2])),
+        Case("a query that equals no key (it must raise KeyError)", call(keys[i] + 0.5, keys, values)),
+    ]
+
+
+HARD_MISTAKES = [
+    Mistake(
+        "hard-returns-key", "hard_lookup",
+        "hard_lookup returns the matching key itself; it should return the value stored under that key.",
+        replace=(("return values[matches[0]]", "return keys[matches[0]]"),),
+    ),
+    Mistake(
+        "hard-nearest-key", "hard_lookup",
+        "hard_lookup must match the query exactly and raise KeyError when no key equals it; yours returns "
+        "the value of the most similar key instead (that is an argmax, not a lookup).",
+        rewrite='''
+        def hard_lookup(query, keys, values):
+            return values[np.argmax(keys @ query)]
+        ''',
+    ),
+    Mistake(
+        "hard-any-coordinate", "hard_lookup",
+        "a key matches only if it equals the query in every coordinate (np.all); yours accepts a key that "
+        "agrees with the query in a single coordinate (np.any).",
+        replace=(("np.all(keys == query, axis=-1)", "np.any(keys == query, axis=-1)"),),
+    ),
+]
+
+# ---- soft_lookup -------------------------------------------------------------------------------------
+
+
+def soft_lookup_cases(rng: np.random.Generator) -> list[Case]:
+    n, d, d_v = (int(v) for v in rng.integers(4, 8, size=3))
+    keys, values, query = rng.normal(size=(n, d)), rng.normal(size=(n, d_v)), rng.normal(size=d)
+    big_q = query * (1e4 / np.abs(keys @ query).max())
+    return [
+        Case("temperature 1", call(query, keys, values)),
+        Case("temperature 0.25 (sharper weights)", call(query, keys, values, temperature=0.25)),
+        Case("temperature 4 (flatter weights)", call(query, keys, values, temperature=4.0)),
+        Case("scores as large as 1e4", call(big_q, keys, values)),
+        Case("a tiny temperature (1e-4)", call(query, keys, values, temperature=1e-4)),
+    ]
+
+
+SOFT_MISTAKES = [
+    Mistake(
+        "soft-temperature-multiplied", "soft_lookup",
+        "the scores must be divided by the temperature (keys @ query / temperature); yours multiplies them, "
+        "so a small temperature flattens the weights instead of sharpening them.",
+        replace=(("keys @ query / temperature", "keys @ query * temperature"),),
+    ),
+    Mistake(
+        "soft-unstable", "soft_lookup",
+        "your softmax overflows (NaN or inf) when the scores are large, e.g. for a small temperature: "
+        "subtract the largest score before calling np.exp.",
+        replace=(("np.exp(scores - scores.max())", "np.exp(scores)"),),
+    ),
+    Mistake(
+        "soft-not-normalised", "soft_lookup",
+        "your weights do not sum to 1: after np.exp, divide by their sum (that is what makes it a softmax).",
+        replace=(("    weights = weights / weights.sum()\n", ""),),
+    ),
+    Mistake(
+        "soft-sqrt-d-scale", "soft_lookup",
+        "chapter 1's soft lookup has no 1/sqrt(d) scale: the weights are softmax(keys @ query / temperature) "
+        "(the 1/sqrt(d_k) scale comes in chapter 2).",
+        replace=(("keys @ query / temperature", "keys @ query / temperature / np.sqrt(query.shape[-1])"),),
+    ),
+]
+
+# ---- numerical_gradient ------------------------------------------------------------------------------
+
+
+def _soft_jacobian(query: np.ndarray, keys: np.ndarray, values: np.ndarray, t: float) -> np.ndarray:
+    s = keys @ query / t
+    w = np.exp(s - s.max())
+    w /= w.sum()
+    return values.T @ (np.diag(w) - np.outer(w, w)) @ keys / t
+
+
+def gradient_cases(rng: np.random.Generator) -> list[Case]:
+    d, d_v = (int(v) for v in rng.integers(3, 6, size=2))
+    A, b = rng.normal(size=(d_v, d)), rng.normal(size=d_v)
+    keys, values, query = rng.normal(size=(5, d)), rng.normal(size=(5, 2)), rng.normal(size=d)
+    q1 = rng.normal(size=d)
+    return [
+        Case("a linear function f(q) = A q + b", gradient("linear", (A, b), query), expected=A),
+        Case("a soft lookup", gradient("soft", (keys, values, 0.7), query),
+             expected=_soft_jacobian(query, keys, values, 0.7)),
+        Case("f(q) = [sum(q**2)] (one output)", gradient("sum_of_squares", (), q1), expected=2 * q1[None, :]),
+    ]
+
+
+GRADIENT_MISTAKES = [
+    Mistake(
+        "grad-transposed", "numerical_gradient",
+        "your Jacobian is transposed: row i must hold the derivatives of output i, so its shape is "
+        "(d_v, d), one column per coordinate of the query.",
+        replace=(("np.stack(columns, axis=-1)", "np.stack(columns, axis=0)"),),
+    ),
+    Mistake(
+        "grad-not-halved", "numerical_gradient",
+        "a central difference (f(q + eps) - f(q - eps)) spans a step of 2 * eps: divide by 2 * eps, not eps.",
+        replace=(("/ (2 * eps)", "/ eps"),),
+    ),
+]
+
+SPECS = {
+    "hard_lookup": Spec(hard_lookup_cases),
+    "soft_lookup": Spec(soft_lookup_cases, items=("output", "weights")),
+    "numerical_gradient": Spec(gradient_cases, reference=False, rtol=1e-4, atol=1e-5),
+}
+MISTAKES = HARD_MISTAKES + SOFT_MISTAKES + GRADIENT_MISTAKES

@@ -1,0 +1,138 @@
+"""Hidden checks of ch3-self-cross: for each graded function, its hidden cases and its known mistakes.
+
+Mistakes are patches of the reference's student form (``solutions/ch3_*.py`` without their
+``@validated`` lines); see CONTRIBUTING.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.engine.cases import Case, Spec, call
+from grader.engine.mistakes import Mistake
+
+# ---- self_attention ----------------------------------------------------------------------------------
+
+
+def self_attention_cases(rng: np.random.Generator) -> list[Case]:
+    n = rng.normal
+    d_model, d_k, d_v = 6, int(rng.integers(3, 6)), int(rng.integers(3, 6))
+    W = (n(size=(d_model, d_k)), n(size=(d_model, d_k)), n(size=(d_model, d_v)))
+    X2, X3 = n(size=(int(rng.integers(4, 7)), d_model)), n(size=(2, int(rng.integers(5, 8)), d_model))
+    return [
+        Case("one sequence (2-D X)", call(X2, *W)),
+        Case("a batch of sequences with d_k != d_v != d_model", call(X3, *W)),
+        Case("causal=True", call(X2, *W, causal=True)),
+        Case("a batch with causal=True", call(X3, *W, causal=True)),
+        Case("large inputs (scores around 1e3)", call(X2 * 10, *W)),
+    ]
+
+
+SELF_MISTAKES = [
+    Mistake(
+        "self-causal-ignored", "self_attention",
+        "with causal=True each token may attend only itself and earlier tokens: pass a causal mask to "
+        "the attention.",
+        replace=(("causal_mask(n, n) if causal else None", "None"),),
+    ),
+    Mistake(
+        "self-causal-inverted", "self_attention",
+        "your causal mask is inverted: with causal=True a token attends the past (j <= i), not the "
+        "future.",
+        replace=(("causal_mask(n, n) if causal else None", "~causal_mask(n, n) if causal else None"),),
+    ),
+    Mistake(
+        "self-q-k-swapped", "self_attention",
+        "queries and keys are swapped: queries are X @ W_q and keys X @ W_k (the weights matrix is then "
+        "transposed).",
+        replace=(("Q, K, V = X @ W_q, X @ W_k, X @ W_v", "Q, K, V = X @ W_k, X @ W_q, X @ W_v"),),
+    ),
+    Mistake(
+        "self-no-scale", "self_attention",
+        "your scores are not scaled by 1/sqrt(d_k), where d_k is the width of the projected queries "
+        "(W_q.shape[1]), not d_model.",
+        rewrite='''
+        def self_attention(X, W_q, W_k, W_v, causal=False):
+            Q, K, V = X @ W_q, X @ W_k, X @ W_v
+            scores = Q @ np.swapaxes(K, -1, -2)
+            if causal:
+                n = X.shape[-2]
+                scores = np.where(causal_mask(n, n), scores, -np.inf)
+            weights = softmax(scores, axis=-1)
+            return weights @ V, weights
+        ''',
+    ),
+    Mistake(
+        "self-scale-d-model", "self_attention",
+        "scale the scores by 1/sqrt(d_k), the width of the projected queries and keys (W_q.shape[1]), "
+        "not by 1/sqrt(d_model), the width of X.",
+        replace=(("Q, K, V = X @ W_q, X @ W_k, X @ W_v",
+                  "Q, K, V = X @ W_q * np.sqrt(W_q.shape[1] / X.shape[-1]), X @ W_k, X @ W_v"),),
+    ),
+]
+
+# ---- cross_attention ---------------------------------------------------------------------------------
+
+
+def cross_attention_cases(rng: np.random.Generator) -> list[Case]:
+    n = rng.normal
+    d_k, d_v = int(rng.integers(3, 6)), int(rng.integers(3, 6))
+    n_q, n_k = int(rng.integers(2, 5)), int(rng.integers(6, 9))
+    Ws = (n(size=(6, d_k)), n(size=(6, d_k)), n(size=(6, d_v)))
+    Wd = (n(size=(6, d_k)), n(size=(5, d_k)), n(size=(5, d_v)))  # encoder width 5 != decoder width 6
+    Xq, Xkv, Xkv5 = n(size=(2, n_q, 6)), n(size=(2, n_k, 6)), n(size=(2, n_k, 5))
+    pad = (np.arange(n_k)[None, :] < np.array([n_k - 2, 0])[:, None])[:, None, :]
+    pad_full = (np.arange(n_k)[None, :] < np.array([n_k - 2, n_k])[:, None])[:, None, :]
+    return [
+        Case("n_q != n_k, same widths", call(Xq, Xkv, *Ws)),
+        Case("2-D inputs", call(Xq[0], Xkv[0], *Ws)),
+        Case("an encoder of another width (d_model_kv != d_model)", call(Xq, Xkv5, *Wd)),
+        Case("a padding kv_mask", call(Xq, Xkv, *Ws, kv_mask=pad_full)),
+        Case("a kv_mask with a fully padded sequence", call(Xq, Xkv5, *Wd, kv_mask=pad)),
+    ]
+
+
+CROSS_MISTAKES = [
+    Mistake(
+        "cross-kv-from-queries", "cross_attention",
+        "in cross-attention the keys and values come from the other sequence: K = X_kv @ W_k and V = "
+        "X_kv @ W_v (only the queries come from X_q).",
+        replace=(("X_kv @ W_k, X_kv @ W_v", "X_q @ W_k, X_q @ W_v"),),
+    ),
+    Mistake(
+        "cross-directions-swapped", "cross_attention",
+        "the two sequences are swapped: queries come from X_q (e.g. the decoder) and keys/values from X_kv "
+        "(the encoder), so the weights have shape (..., n_q, n_k).",
+        replace=(("Q, K, V = X_q @ W_q, X_kv @ W_k, X_kv @ W_v", "Q, K, V = X_kv @ W_q, X_q @ W_k, X_q @ W_v"),
+                 ("(Q, K, V, kv_mask)", "(Q, K, V, None)")),
+    ),
+    Mistake(
+        "cross-mask-ignored", "cross_attention",
+        "kv_mask is ignored: pass it to the attention so padded encoder positions get zero weight.",
+        replace=(("(Q, K, V, kv_mask)", "(Q, K, V)"),),
+    ),
+    Mistake(
+        "cross-mask-inverted", "cross_attention",
+        "kv_mask is inverted: True means 'may attend', so the positions where it is False get zero weight.",
+        replace=(("(Q, K, V, kv_mask)", "(Q, K, V, None if kv_mask is None else ~np.asarray(kv_mask))"),),
+    ),
+    Mistake(
+        "cross-no-scale", "cross_attention",
+        "your scores are not scaled by 1/sqrt(d_k), where d_k is the width of the projected queries (W_q.shape[1]).",
+        rewrite='''
+        def cross_attention(X_q, X_kv, W_q, W_k, W_v, kv_mask=None):
+            Q, K, V = X_q @ W_q, X_kv @ W_k, X_kv @ W_v
+            scores = Q @ np.swapaxes(K, -1, -2)
+            if kv_mask is not None:
+                scores = np.where(kv_mask, scores, -np.inf)
+            weights = softmax(scores, axis=-1)
+            return weights @ V, weights
+        ''',
+    ),
+]
+
+SPECS = {
+    "self_attention": Spec(self_attention_cases, items=("output", "weights")),
+    "cross_attention": Spec(cross_attention_cases, items=("output", "weights")),
+}
+MISTAKES = SELF_MISTAKES + CROSS_MISTAKES

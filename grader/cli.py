@@ -143,7 +143,12 @@ def cmd_grade(args) -> int:
     into = course
     if args.out:  # a shard directory: the course itself is only read (it may be a read-only volume)
         into = Path(args.out).resolve()
-        make_shard(course, into, None)
+        from grader.engine.secret import NoSecret
+
+        try:
+            make_shard(course, into, None, create_secret=False)
+        except NoSecret as err:
+            raise SystemExit(f"error: {err}") from None
         if (course / "gradebook.db").exists():
             snapshot_gradebook(course, into / "gradebook.db")
     for assignment in sorted({a for a, _ in tasks}):
@@ -168,6 +173,17 @@ def cmd_grade(args) -> int:
         if logs.exists() and any(logs.iterdir()):
             print(f"nbgrader's logs of the submissions that failed: {logs}/", file=sys.stderr)
     _finish(into, messages, Path(args.csv) if args.csv else None, set(assignments))
+    return 0
+
+
+def cmd_secret(args) -> int:
+    from grader.engine.secret import SECRET_FILE, course_secret
+
+    course = Path(args.course_dir).resolve()
+    existed = (course / SECRET_FILE).exists()
+    course_secret(course)
+    print(f"{'grading secret: ' if existed else 'created the grading secret '}{course / SECRET_FILE} "
+          "(keep it private; copy it with the course to every machine that grades)")
     return 0
 
 
@@ -212,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--shard", help="I/N: grade only every N-th submission starting at I (0-based)")
     grade.add_argument("--out", help="write results to this new shard directory instead of the course")
     grade.set_defaults(func=cmd_grade)
+
+    secret = sub.add_parser("secret", help="create the course's grading secret (hidden inputs) if it is missing")
+    secret.set_defaults(func=cmd_secret)
 
     merge = sub.add_parser("merge", help="merge shard directories into the course gradebook")
     merge.add_argument("shards", nargs="+", help="shard directories (from `grade --out`)")

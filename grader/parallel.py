@@ -55,7 +55,7 @@ def snapshot_gradebook(course: Path, dest: Path) -> None:
         src.backup(dst)
 
 
-def make_shard(course: Path, shard: Path, gradebook: Path | None) -> Path:
+def make_shard(course: Path, shard: Path, gradebook: Path | None, create_secret: bool = True) -> Path:
     """Create the shard course directory ``shard`` from ``course`` and a gradebook snapshot (if any).
 
     A shard holds what grading needs: the config, the source notebooks, the exercises' hidden checks
@@ -71,7 +71,7 @@ def make_shard(course: Path, shard: Path, gradebook: Path | None) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__"))
     secret = shard / SECRET_FILE
     if not secret.exists():
-        secret.write_bytes(course_secret(course).hex().encode() + b"\n")
+        secret.write_bytes(course_secret(course, create=create_secret).hex().encode() + b"\n")
         secret.chmod(0o600)
     if gradebook is not None:
         shutil.copy(gradebook, shard / "gradebook.db")

@@ -163,13 +163,18 @@ def load_state(module, state: dict, cls: str):
     import torch
 
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
-    try:
-        module.load_state_dict({k: torch.as_tensor(v).clone() for k, v in state.items()})
+    problem = None
+    try:  # extra parameters of the student's own are allowed; missing or misshapen ones are not
+        lacking = module.load_state_dict({k: torch.as_tensor(v).clone() for k, v in state.items()}, strict=False)[1]
+        if lacking:  # expected parameters the student's module does not have
+            problem = "missing " + ", ".join(lacking)
     except Exception as err:  # noqa: BLE001 - any mismatch is the student's to fix
+        problem = type(err).__name__
+    if problem:
         raise ParameterMismatch(
             f"the parameters of your {cls} do not match the expected ones ({shapes}); use nn.Linear "
-            f"layers named q_proj, k_proj, v_proj, out_proj ({type(err).__name__})"
-        ) from None
+            f"layers named q_proj, k_proj, v_proj, out_proj ({problem})"
+        )
     return module
 
 
@@ -290,35 +295,48 @@ def _load_arrays(folder: str, count: int) -> list:
 
 
 class _OpWatch:
-    """Records forbidden aten operators while the student's code runs (PyTorch chapters only)."""
+    """Records library attention while the student's code runs (when torch is imported).
+
+    A torch-function mode sees calls by name (``F.scaled_dot_product_attention``, composite
+    ``torch.ops.aten`` operators, ``torch._C._nn``); a dispatch mode sees the kernels they reach.
+    """
 
     def __init__(self):
         self.seen: set = set()
-        self.mode = None
+        self.modes: list = []
         torch = _torch()
         if torch is None:
             return
+        from torch.overrides import TorchFunctionMode
         from torch.utils._python_dispatch import TorchDispatchMode
 
         seen = self.seen
 
-        class Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                name = str(getattr(func, "__name__", func))
-                if any(f in name for f in FORBIDDEN_OPS):
-                    seen.add(name)
+        def note(func):
+            name = str(getattr(func, "__name__", "") or func)
+            if any(f in name for f in FORBIDDEN_OPS):
+                seen.add(name)
+
+        class Functions(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                note(func)
                 return func(*args, **(kwargs or {}))
 
-        self.mode = Mode()
+        class Kernels(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                note(func)
+                return func(*args, **(kwargs or {}))
+
+        self.modes = [Functions(), Kernels()]
 
     def __enter__(self):
-        if self.mode is not None:
-            self.mode.__enter__()
+        for mode in self.modes:
+            mode.__enter__()
         return self
 
     def __exit__(self, *exc):
-        if self.mode is not None:
-            self.mode.__exit__(*exc)
+        for mode in reversed(self.modes):
+            mode.__exit__(*exc)
 
 
 def run_cases(impl, namespace: dict, cases: list) -> tuple[list, list]:

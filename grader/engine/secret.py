@@ -17,9 +17,18 @@ from pathlib import Path
 SECRET_FILE = ".grading-secret"
 
 
-def course_secret(course: Path) -> bytes:
-    """The secret of the course at ``course``, created there if it does not exist yet."""
+class NoSecret(FileNotFoundError):
+    """The course has no grading secret and may not create one here (a shard of it)."""
+
+
+def course_secret(course: Path, create: bool = True) -> bytes:
+    """The secret of the course at ``course``, created there if it does not exist yet (``create``)."""
     path = Path(course) / SECRET_FILE
+    if not create and not path.exists():
+        raise NoSecret(
+            f"{course} has no grading secret ({SECRET_FILE}). Shards graded apart must share one: create it "
+            "once with `python -m grader secret` and copy it with the course to every machine."
+        )
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -54,10 +54,14 @@ class Limits:
     scratch_mb: int = 256  # size of the working directory and of /tmp (each)
 
     def prlimit_args(self) -> list[str]:
+        # Data memory (heap and private mappings: what arrays use) is the real limit. The address space
+        # limit, with headroom for thread stacks and allocator reservations, also bounds shared mappings,
+        # which RLIMIT_DATA does not count.
         mem = self.memory_mb * 2**20
+        space = (self.memory_mb + max(1024, self.memory_mb // 2)) * 2**20
         fsize = self.file_mb * 2**20
         return [
-            f"--as={mem}:{mem}",
+            f"--as={space}:{space}",
             f"--data={mem}:{mem}",
             f"--nproc={self.processes}:{self.processes}",
             f"--fsize={fsize}:{fsize}",
@@ -202,7 +206,7 @@ class Box:
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
             "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
             # ipykernel: a parent of pid 1 means "started by a frontend, no parent poller" (no banner either).
             "JPY_PARENT_PID": "1",
         }

@@ -3,7 +3,8 @@
 One CLI run grades every kind of grader/synthetic.py's tiny assignment (invalid JSON, a renamed
 notebook, an empty folder, deleted / edited / reordered test cells, an infinite loop, a memory hog,
 100 MB of output) next to correct and wrong ones; another grades the real ch2-sdpa with answers that
-import `solutions` or call torch's SDPA, which the hidden tests (grader/diagnose.py) refuse.
+import `solutions` (absent from the sandbox) or call torch's SDPA (refused by the hidden checks).
+Deliberately hostile submissions: test_hostile.py.
 """
 
 from __future__ import annotations
@@ -41,22 +42,25 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
         return {row["student"]: row for row in csv.DictReader(f)}
 
 
-def test_kernel_launcher_applies_the_memory_limit():
-    code = "import resource; print(resource.getrlimit(resource.RLIMIT_DATA)[0])"
+def test_kernel_launcher_applies_the_memory_limit_for_good():
+    """Without a sandbox (--no-sandbox) the launcher caps memory; soft = hard, so it cannot be lifted."""
+    code = "import resource; print(*resource.getrlimit(resource.RLIMIT_DATA), *resource.getrlimit(resource.RLIMIT_AS))"
     cmd = [PY, "-m", "grader.kernel_launcher", "--memory-mb", "300", "--", PY, "-c", code]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    assert int(out) == 300 * 2**20
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    assert [int(v) for v in out] == [300 * 2**20] * 4
 
 
-def test_grading_kernels_are_limited_by_the_course_config():
+def test_grading_kernels_are_sandboxed_and_limited_by_the_course_config():
     from grader.coursedir import load_config
-    from grader.sandbox import LimitedKernelManager
+    from grader.sandbox.kernel import SandboxedKernelManager
 
     cfg = load_config(COURSE_DIR)
-    assert "grader.sandbox.LimitedExecute" in cfg.Autograde.autograde_preprocessors
-    km = LimitedKernelManager(config=cfg)
-    cmd = km.format_kernel_cmd()
-    assert cmd[1:5] == ["-m", "grader.kernel_launcher", "--memory-mb", str(cfg.LimitedKernelManager.memory_limit_mb)]
+    assert cfg.Autograde.autograde_preprocessors[0] == "grader.execute.TrustedExecute"
+    km = SandboxedKernelManager(config=cfg)
+    assert km.sandbox is True
+    limits = km.limits.prlimit_args()
+    assert f"--data={km.memory_limit_mb * 2**20}:{km.memory_limit_mb * 2**20}" in limits
+    assert f"--nproc={km.max_processes}:{km.max_processes}" in limits
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +90,10 @@ def test_every_kind_gets_its_score_and_the_others_are_unaffected(bad_class):
         ("invalid_json", "error", "message:the notebook is not valid JSON"),
         ("renamed", "error", "message:found my_work.ipynb but expected tiny.ipynb"),
         ("missing", "missing", "message:no notebook submitted"),
-        ("infinite_loop", "graded", "mistakes:test_add: interrupted: the code ran longer than the time limit"),
-        ("memory_hog", "graded", "mistakes:test_add: MemoryError: the code needed more memory"),
-        ("edited_tests", "graded", "mistakes:test_add: your add subtracts instead of adding"),
-        ("reordered_tests", "graded", "mistakes:test_add: NameError: name 'add' is not defined"),
+        ("infinite_loop", "graded", "mistakes:test-add: add: it ran longer than the time limit (5 s)"),
+        ("memory_hog", "graded", "mistakes:test-add: add raised MemoryError"),
+        ("edited_tests", "graded", "mistakes:test-add: add looks wrong [mistake: add-subtracts]"),
+        ("reordered_tests", "graded", "mistakes:"),
         ("deleted_tests", "graded", "mistakes:"),
     ],
 )
@@ -149,11 +153,12 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
 
 @pytest.mark.grading
 @pytest.mark.slow
-def test_ch2_refuses_solutions_and_torch_sdpa(tmp_path):
+def test_ch2_gives_no_credit_for_solutions_or_torch_sdpa(tmp_path):
     course = tmp_path / "course"
     for part in ("source", "release"):
         shutil.copytree(COURSE_DIR / part / CH2, course / part / CH2)
     shutil.copy(COURSE_DIR / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(COURSE_DIR / "exercises" / CH2, course / "exercises" / CH2)
     submissions = {
         "honest": {},
         "copier": {"answer-softmax": IMPORTS_SOLUTIONS},
@@ -167,10 +172,9 @@ def test_ch2_refuses_solutions_and_torch_sdpa(tmp_path):
     rows = read_csv(course / "grades.csv")
     full = float(rows["honest"]["max_score"])
     assert float(rows["honest"]["score"]) == full and rows["honest"]["mistakes"] == ""
-    assert "test-softmax: No credit: your notebook uses the course's reference package `solutions`" in (
-        rows["copier"]["mistakes"]
-    )
-    assert float(rows["copier"]["score"]) < full
+    # `solutions` does not exist in the sandbox: the import fails and softmax is never defined
+    assert "test-softmax: softmax is not defined" in rows["copier"]["mistakes"]
+    assert float(rows["copier"]["score"]) == full - 2
     torchy = rows["torchy"]["mistakes"]
     assert "test-scaled_dot_product_attention: No credit" in torchy
     assert "torch.nn.functional.scaled_dot_product_attention" in torchy

@@ -124,8 +124,8 @@ def test_parallel_grades_equal_serial_stock_nbgrader(graded):
     cli, stock, _ = graded
     grades = cell_grades(cli)
     assert grades == cell_grades(stock)
-    assert grades[("correct", "test_add")] == 2 and grades[("correct", "test_mul")] == 1
-    assert grades[("wrong", "test_add")] == 0 and grades[("half", "test_mul")] == 0
+    assert grades[("correct", "test-add")] == 2 and grades[("correct", "test-mul")] == 1
+    assert grades[("wrong", "test-add")] == 0 and grades[("half", "test-mul")] == 0
     scores = {s: float(r["score"]) for s, r in read_csv(cli / "grades.csv").items()}
     assert scores == {k: float(synthetic.KINDS[k][0]) for k in KINDS}
 
@@ -136,10 +136,12 @@ def test_summary_csv_and_feedback_name_the_mistake(graded):
     cli, _, first = graded
     out = first.stdout
     assert "tiny: 4 submissions, 4 graded, mean 1.50 / 3" in out
-    assert "test_add    mean  1.00 / 2" in out
-    assert "1 x your add subtracts instead of adding" in out
+    assert "test-add    mean  1.00 / 2" in out
+    assert "1 x add looks wrong [mistake: add-subtracts]: your add subtracts instead of adding" in out
     rows = read_csv(cli / "grades.csv")
-    assert rows["wrong"]["mistakes"] == "test_add: your add subtracts instead of adding"
+    assert rows["wrong"]["mistakes"] == (
+        "test-add: add looks wrong [mistake: add-subtracts]: your add subtracts instead of adding"
+    )
     assert rows["correct"]["mistakes"] == "" and rows["correct"]["status"] == "graded"
     feedback = (cli / "feedback" / "wrong" / A / f"{A}.html").read_text()
     assert "your add subtracts instead of adding" in feedback
@@ -169,7 +171,9 @@ def test_shards_graded_apart_merge_into_the_same_grades(graded, tmp_path):
     shutil.copytree(stock, course, ignore=skip)
     run_cli(course, "grade", A, "--shard", "0/2", "--out", str(tmp_path / "s0"), "--jobs", "1")
     run_cli(course, "grade", A, "--shard", "1/2", "--out", str(tmp_path / "s1"), "--jobs", "1")
-    assert sorted(p.name for p in course.iterdir()) == ["nbgrader_config.py", "release", "source", "submitted"]
+    assert sorted(p.name for p in course.iterdir()) == [
+        ".grading-secret", "exercises", "nbgrader_config.py", "release", "source", "submitted"
+    ]
     shards = [str(tmp_path / "s0"), str(tmp_path / "s1")]
     res = run_cli(course, "merge", *shards, "--into", str(course))
     assert "merged 4 submissions" in res.stdout

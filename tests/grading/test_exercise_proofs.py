@@ -5,10 +5,13 @@ these students together:
 
 - ``reference``: the generated instructor notebook (full marks expected);
 - ``untouched``: the student release as handed out (0 points, and the grader finishes);
-- ``mistakes-<k>``: the release filled in correctly except for known mistakes of ``solutions.mistakes``,
-  the k-th mistake of every graded function at once (the functions are graded independently): each
-  mistaken function's grade cell gets 0, the others full marks, and ``nbgrader generate_feedback``
-  shows each mistake's message.
+- ``mistakes-<k>``: the release filled in correctly except for known mistakes (the exercise folder's
+  ``checks.py``), the k-th mistake of every graded function at once (the functions are graded
+  independently): each mistaken function's grade cell gets 0, the others full marks, and
+  ``nbgrader generate_feedback`` shows each mistake's message.
+
+Grading is the real thing: every notebook runs in a bubblewrap sandbox and the verdicts come from the
+hidden checks outside it (``grader/execute.py``).
 
 The six chapters are graded concurrently (one nbgrader process each) to keep the suite fast.
 """
@@ -27,7 +30,8 @@ import nbformat
 import pytest
 
 from grader import generate
-from solutions import mistakes
+from grader.engine import registry
+from grader.engine.mistakes import Mistake
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -36,19 +40,19 @@ ASSIGNMENTS = generate.ASSIGNMENTS
 CHAPTERS = [pytest.param(a, marks=pytest.mark.xdist_group(a)) for a in ASSIGNMENTS]
 
 
-def _mistake_students(assignment: str) -> dict[str, list[mistakes.Mistake]]:
+def _mistake_students(assignment: str) -> dict[str, list[Mistake]]:
     """``{student: mistakes}``: student k makes the k-th known mistake of every function."""
-    by_function: dict[str, list[mistakes.Mistake]] = {}
-    for m in mistakes.mistakes_for(assignment):
+    by_function: dict[str, list[Mistake]] = {}
+    for m in registry.exercise(assignment).mistakes:
         by_function.setdefault(m.function, []).append(m)
-    students: dict[str, list[mistakes.Mistake]] = {}
+    students: dict[str, list[Mistake]] = {}
     for ms in by_function.values():
         for k, m in enumerate(ms):
             students.setdefault(f"mistakes-{k + 1}", []).append(m)
     return students
 
 
-def _student_of(m: mistakes.Mistake) -> str:
+def _student_of(m: Mistake) -> str:
     return next(s for s, ms in _mistake_students(m.assignment).items() if m in ms)
 
 
@@ -69,6 +73,7 @@ def _grade_course(root: Path, assignment: str) -> dict:
     (course / "source").mkdir(parents=True)
     shutil.copy(generate.GRADER_DIR / "nbgrader_config.py", course / "nbgrader_config.py")
     shutil.copytree(generate.source_path(assignment).parent, course / "source" / assignment)
+    shutil.copytree(registry.exercise(assignment).folder, course / "exercises" / assignment)
     generated = _nbgrader(course, "generate_assignment", assignment, "--force")
     assert generated.returncode == 0, generated.stderr
     fresh_release = generate.dumps(
@@ -164,12 +169,12 @@ def _mistake_params() -> list:
     return [
         pytest.param(m, id=f"{a}:{m.id}", marks=pytest.mark.xdist_group(a))
         for a in ASSIGNMENTS
-        for m in mistakes.mistakes_for(a)
+        for m in registry.exercise(a).mistakes
     ]
 
 
 @pytest.mark.parametrize("mistake", _mistake_params())
-def test_known_mistake_loses_points_with_its_message(graded: dict, mistake: mistakes.Mistake) -> None:
+def test_known_mistake_loses_points_with_its_message(graded: dict, mistake: Mistake) -> None:
     result = graded[mistake.assignment]
     student = _student_of(mistake)
     scores = result["scores"][student]

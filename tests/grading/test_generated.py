@@ -16,8 +16,8 @@ import jupytext
 import nbformat
 import pytest
 
-from grader import diagnose, generate
-from solutions import mistakes
+from grader import generate
+from grader.engine import registry, verdict
 
 pytestmark = pytest.mark.grading
 ASSIGNMENTS = generate.ASSIGNMENTS
@@ -77,24 +77,24 @@ def test_release_holds_no_solution_and_no_hidden_tests(assignment: str) -> None:
     code = "\n".join(
         "".join(c["source"]) for c in json.loads(release)["cells"] if c["cell_type"] == "code"
     )
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "grader.diagnose", "import solutions"):
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "import grader", "import solutions"):
         assert marker not in release
     leaked = [line for line in _solution_lines(assignment) if line in code]
     assert not leaked, f"solution code in the release: {leaked[:5]}"
-    assert code.count("raise NotImplementedError()") >= len(diagnose.SPECS[assignment])
+    assert code.count("raise NotImplementedError()") >= len(registry.exercise(assignment).specs)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_graded_function_has_its_own_grade_cell_and_visible_test(assignment: str) -> None:
     for path in (generate.source_path(assignment), generate.release_path(assignment)):
         cells = _grade_cells(_cells(path))
-        graded = diagnose.SPECS[assignment]
-        assert set(cells) == {f"test-{name}" for name in graded}, path
+        graded = registry.exercise(assignment).specs
+        assert set(cells) == {verdict.grade_id(name) for name in graded}, path
         for grade_id, meta in cells.items():
             assert meta["points"] > 0, grade_id
             assert meta["locked"], grade_id
     release = generate.release_path(assignment).read_text()
-    for name in diagnose.SPECS[assignment]:
+    for name in registry.exercise(assignment).specs:
         assert f"def test_{name}(" in release, f"no visible test for {name}"
         assert f"test_{name}()" in release
         assert f"`{name}`" in release, f"{name} missing from the points table"
@@ -116,20 +116,26 @@ def test_notebooks_have_cleared_outputs_stable_ids_and_python3(assignment: str) 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_at_least_four_known_mistakes_per_chapter(assignment: str) -> None:
-    known = mistakes.mistakes_for(assignment)
+    known = registry.exercise(assignment).mistakes
     assert len(known) >= 4
-    assert {m.function for m in known} <= set(diagnose.SPECS[assignment])
+    assert {m.function for m in known} <= set(registry.exercise(assignment).specs)
     for m in known:
         assert len(m.message) > 30 and "[[" not in m.message and "array(" not in m.message, m.id
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_diagnosis_knows_each_notebooks_functions(assignment: str) -> None:
-    text = jupytext.read(generate.EXERCISES_DIR / f"{assignment}.md")
-    helpers = [n for c in text.cells for n in generate._names(c.metadata.get("helpers", []))]
+def test_exercise_text_and_checks_agree(assignment: str) -> None:
+    exercise = registry.exercise(assignment)
+    exercise.validate()  # graded functions == hidden cases; references call only notebook names
+    text = jupytext.read(exercise.text_path)
     injected = [n for c in text.cells for n in generate._names(c.metadata.get("inject", []))]
-    assert tuple(helpers) == diagnose.HELPERS[assignment]
-    assert set(injected) <= set(diagnose.SPECS[assignment])
+    assert set(injected) <= set(exercise.specs)
+
+
+def test_assignments_are_the_exercise_folders() -> None:
+    folders = sorted(p.name for p in registry.EXERCISES_DIR.iterdir() if (p / "exercise.md").exists())
+    assert list(generate.ASSIGNMENTS) == folders
+    assert sorted(p.name for p in (generate.GRADER_DIR / "source").iterdir()) == folders
 
 
 def test_generation_is_deterministic() -> None:

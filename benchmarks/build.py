@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from course import site
 
-    site.prepare()  # MathJax into book/_static: not part of the timed builds
+    site.prepare()  # the reading pages' .ipynb twins in sync (the builds stop otherwise); not timed
     tmp = None
     if args.keep:
         if args.keep.exists():

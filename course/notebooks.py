@@ -4,8 +4,10 @@ The reading pages are written as MyST markdown notebooks (``book/chN_*.md``, the
 easy to review). Colab opens only ``.ipynb`` files from GitHub, so each of them gets a generated twin
 ``book/chN_*.ipynb`` (committed, outputs cleared) that the book is built from; ``_config.yml`` excludes
 the ``.md`` twins from the Sphinx build. The generated notebook starts with one extra code cell, tagged
-``remove-cell`` (hidden on the website), that installs this course's package from the repository when
-it is not importable, so the page runs top to bottom in Colab, Binder or any Jupyter outside the repo.
+``remove-cell`` (hidden on the website), that installs this course's public package (``course`` only,
+without the reference solutions) from the repository when it is not importable, so the page runs top
+to bottom in Colab, Binder or any Jupyter outside the repo (``course.impl`` then gives the readings
+stand-ins for the reference functions).
 The repository URL is read from ``_config.yml`` (``repository.url`` and ``repository.branch``), the one
 place it is written.
 
@@ -44,12 +46,17 @@ def package_url(config: dict | None = None) -> str:
 
 
 def install_cell_source(config: dict | None = None) -> str:
-    """The first cell of every generated reading notebook."""
+    """The first cell of every generated reading notebook.
+
+    It installs the public ``course`` package only (the repository's ``pyproject.toml`` packages nothing
+    else: no ``solutions/``, no grader), and only when ``course`` is not importable already: in the
+    repository, or where the package is installed, it does nothing and needs no network.
+    """
     return "\n".join(
         [
             INSTALL_CELL_MARK,
             "try:",
-            "    import course, solutions  # noqa: F401",
+            "    import course  # noqa: F401",
             "except ImportError:",
             f'    %pip install --quiet "{package_url(config)}"',
         ]
@@ -103,9 +110,9 @@ def twin(md_path: Path) -> Path:
     return md_path.with_suffix(".ipynb")
 
 
-def stale(book: Path = BOOK) -> list[Path]:
-    """Twins that are missing or differ from what their ``.md`` generates."""
-    config = read_config()
+def stale(book: Path = BOOK, config: dict | None = None) -> list[Path]:
+    """Twins that are missing or differ from what their ``.md`` generates (``config``: the ``_config.yml``)."""
+    config = config or read_config()
     out = []
     for md in paired_sources(book):
         ipynb = twin(md)

@@ -14,7 +14,8 @@ fi
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing requirements into $VENV (first run takes a few minutes)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
-  # Make the course packages (solutions, course, grader) importable from the venv, like `pip install -e .`.
+  # Make the repository's packages (course, solutions, grader) importable from the venv. Not `pip install -e .`:
+  # pyproject.toml packages the public `course` only (what students install), never solutions/ or grader/.
   "$VENV/bin/python" - "$ROOT" <<'PY'
 import sys, sysconfig, pathlib
 pathlib.Path(sysconfig.get_paths()["purelib"], "attention_course.pth").write_text(sys.argv[1] + "\n")

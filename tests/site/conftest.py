@@ -1,7 +1,8 @@
 """Fixtures for the website tests: build the book ONCE per test session, serve it, drive Chromium.
 
 - ``built_site``: the built ``_build/html`` directory. The book is built (cold: every reading page is
-  executed) into a session temp dir with the same command as ``scripts/build.sh``. Under pytest-xdist
+  executed) into a session temp dir with the plain ``jupyter-book build <root>`` of ``scripts/build.sh``
+  and nothing before it: the course's Sphinx extension serves MathJax and plotly.js by itself. Under pytest-xdist
   the workers share one build (a file lock; the first worker builds, the others wait and reuse it).
   Set ``COURSE_SITE_HTML=/path/to/_build/html`` to test an existing build instead (quick iteration).
 - ``serve``: serves a directory on 127.0.0.1 (an ephemeral port) and returns its base URL.
@@ -37,10 +38,10 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 
 def build_book(out_dir: Path) -> Path:
-    """Build the book into ``out_dir/_build/html`` (warnings are errors); returns the html dir."""
-    from course import site
+    """Build the book into ``out_dir/_build/html`` (warnings are errors); returns the html dir.
 
-    site.prepare()  # MathJax into book/_static (the reading .ipynb twins are checked, not written, here)
+    Nothing is prepared first: the twins are checked (the build stops when one is stale), not written.
+    """
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "-W", "-n", "--keep-going",
            "--path-output", str(out_dir)]
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # pages use the inline backend

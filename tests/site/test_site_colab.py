@@ -3,9 +3,13 @@
 The test makes a fresh virtual environment that sees the pinned third-party packages (NumPy,
 Matplotlib, PyTorch, Jupyter: Colab has them) but not the course, runs a committed reading notebook
 there from an empty folder, and checks that its first cell installed the course package with pip from
-git and that every cell ran and drew its figures. Offline, the install cell's GitHub URL is swapped
-for this repository's own git URL (same ``pip install "attention-course @ git+..."`` mechanism) and pip
-gets ``--no-deps --no-build-isolation`` (no package index here; Colab has one).
+git, that what it installed is the public ``course`` package only (``import solutions`` fails: the
+reference stays in the repository), and that every cell ran and drew its figures (with ``course.impl``'s
+stand-ins). ``test_student_package.py`` checks the wheel itself and runs every reading.
+
+Offline, the install cell's GitHub URL is swapped for this repository's own git URL (same
+``pip install "attention-course @ git+..."`` mechanism) and pip gets ``--no-deps --no-build-isolation``
+(no package index here; Colab has one).
 """
 
 from __future__ import annotations
@@ -58,7 +62,10 @@ def test_reading_notebook_installs_the_course_and_runs_outside_the_repo(tmp_path
     Path(purelib, "zz_third_party.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     workdir = tmp_path / "content"
     workdir.mkdir()
-    check = subprocess.run([python, "-c", "import course"], cwd=workdir, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND", "COURSE_IMPL", "COURSE_SITE_BUILD")}
+    env.update(PIP_NO_INDEX="1", PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
+    check = subprocess.run([python, "-c", "import course"], cwd=workdir, env=env, capture_output=True, text=True)
     assert check.returncode != 0, "the course must not be importable before the install cell runs"
 
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
@@ -71,14 +78,16 @@ def test_reading_notebook_installs_the_course_and_runs_outside_the_repo(tmp_path
     copy = workdir / NOTEBOOK.name
     copy.write_text(json.dumps(nb), encoding="utf-8")
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND")}
-    env.update(PIP_NO_INDEX="1", PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
     run = subprocess.run([python, "-c", RUNNER, str(copy)], cwd=workdir, env=env, capture_output=True, text=True,
                          timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
     assert result["figures"] >= 1
-    installed = subprocess.run([python, "-c", "import course, solutions; print(course.__file__)"],
-                               cwd=workdir, capture_output=True, text=True)
+    installed = subprocess.run([python, "-c", "import course; print(course.__file__)"],
+                               cwd=workdir, env=env, capture_output=True, text=True)
     assert installed.returncode == 0 and str(venv) in installed.stdout, installed.stdout + installed.stderr
+    for private in ("solutions", "grader"):
+        gone = subprocess.run([python, "-c", f"import {private}"], cwd=workdir, env=env, capture_output=True,
+                              text=True)
+        assert gone.returncode != 0 and "ModuleNotFoundError" in gone.stderr, f"{private} was installed too"

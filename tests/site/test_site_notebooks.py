@@ -43,6 +43,8 @@ def test_first_cell_installs_the_course_from_the_configured_repository() -> None
         assert first["cell_type"] == "code" and first["metadata"]["tags"] == ["remove-cell"]
         assert f"git+{url}.git@{config['repository']['branch']}" in source
         assert "except ImportError:" in source and "%pip install" in source
+        # It needs (and installs) the public package only: the reference is never part of what students get.
+        assert "import course  #" in source and "solutions" not in source
         assert all(c.get("outputs", []) == [] for c in nb["cells"]), f"{md.name}: outputs must be cleared"
 
 

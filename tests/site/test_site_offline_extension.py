@@ -56,3 +56,100 @@ def test_a_configured_theme_mode_is_kept() -> None:
     context = {**page_context(), "default_mode": "light"}
     sphinx_offline._fix_page_context(None, "x", "page.html", context, None)
     assert context["default_mode"] == "light"
+
+
+# ----------------------------------------------------------------------------- what a plain build serves
+
+
+def test_a_script_from_another_host_in_a_page_body_is_a_build_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """plotly's own notebook outputs load plotly.js from a CDN (a src, or require.js paths): never on the site."""
+    log = Collect()
+    monkeypatch.setattr(sphinx_offline, "logger", log)
+    bodies = [
+        '<div><script src="https://cdn.plot.ly/plotly-3.0.1.min.js"></script></div>',
+        "<script>require.config({paths: {'plotly': 'https://cdn.plot.ly/plotly-3.0.1.min'}});</script>",
+        '<script type="text/javascript" src="//cdn.example.org/x.js"></script>',
+    ]
+    for body in bodies:
+        sphinx_offline._fix_page_context(None, "book/ch1_lookup", "page.html", {**page_context(), "body": body}, None)
+    assert len(log.messages) == 3 and all("another host" in m for m in log.messages), log.messages
+    log.messages.clear()
+    local = '<div class="course-plotly" id="f"></div><script>(function () { Plotly.newPlot("f", []); })();</script>'
+    sphinx_offline._fix_page_context(None, "book/ch1_lookup", "page.html", {**page_context(), "body": local}, None)
+    assert log.messages == []
+
+
+TINY_CONF = """
+extensions = ["course.sphinx_offline"]
+mathjax_path = "mathjax/tex-chtml.js"
+"""
+TINY_INDEX = """
+Tiny
+====
+
+.. math:: e^{i\\pi} + 1 = 0
+
+.. raw:: html
+
+   <div class="course-plotly" id="f"></div>
+
+.. toctree::
+
+   plain
+"""
+
+
+def test_sphinx_build_alone_serves_mathjax_and_plotly(tmp_path) -> None:
+    """The extension by itself (no `python -m course.site prepare`) puts both libraries into _static/."""
+    import subprocess
+    import sys
+
+    from course import interactive, site
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(TINY_CONF)
+    (src / "index.rst").write_text(TINY_INDEX)
+    (src / "plain.rst").write_text("Plain\n=====\n\nNo figure here.\n")
+    out = tmp_path / "out" / "html"
+    build = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(src), str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    mathjax = out / "_static" / "mathjax" / "tex-chtml.js"
+    plotly = out / "_static" / interactive.PLOTLY_STATIC_PATH
+    assert mathjax.read_bytes() == (site.mathjax_source() / "tex-chtml.js").read_bytes()
+    assert plotly.read_bytes() == interactive.plotly_js().read_bytes()
+    index, plain = (out / "index.html").read_text(), (out / "plain.html").read_text()
+    assert '<script defer="defer" src="_static/plotly/plotly.min.js' in index
+    assert "plotly.min.js" not in plain  # only pages with an interactive figure load it
+    assert "_static/mathjax/tex-chtml.js" in index
+
+
+def test_a_stale_reading_notebook_stops_the_build_with_what_to_run(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from sphinx.errors import ExtensionError
+
+    from course import notebooks
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text(notebooks.CONFIG.read_text())
+    md = notebooks.paired_sources()[0]
+    (tmp_path / "book" / md.name).write_text(md.read_text() + "\nOne more sentence.\n")
+    (tmp_path / "book" / md.with_suffix(".ipynb").name).write_text(notebooks.twin(md).read_text())
+    with pytest.raises(ExtensionError, match=r"out of date.*python -m course.notebooks sync"):
+        sphinx_offline._check_twins(SimpleNamespace(srcdir=str(tmp_path)))
+    (tmp_path / "book" / md.name).write_text(md.read_text())  # back in sync: the build goes on
+    sphinx_offline._check_twins(SimpleNamespace(srcdir=str(tmp_path)))
+
+
+@pytest.mark.slow
+def test_the_plain_jupyter_book_build_serves_the_pinned_mathjax_and_plotly(built_site) -> None:
+    """``built_site`` is `jupyter-book build <root>` with nothing run before it (tests/site/conftest.py)."""
+    from course import interactive, notebooks, site
+
+    served = built_site / "_static"
+    assert (served / "mathjax" / "tex-chtml.js").read_bytes() == (site.mathjax_source() / "tex-chtml.js").read_bytes()
+    assert (served / interactive.PLOTLY_STATIC_PATH).read_bytes() == interactive.plotly_js().read_bytes()
+    static_path = notebooks.read_config()["sphinx"]["config"].get("html_static_path", [])
+    assert "book/_static" not in static_path  # nothing prepared by hand into the sources

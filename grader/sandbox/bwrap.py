@@ -81,6 +81,17 @@ def _python_roots() -> list[Path]:
     return sorted(roots)
 
 
+def sandbox_python() -> str:
+    """The grading interpreter by a path that exists inside the sandbox.
+
+    The sandbox binds the environment's real folders; a virtual environment reached through a
+    symbolic link (``.venv -> /elsewhere/.venv``) is run by its real path, so that Python still finds
+    its ``pyvenv.cfg`` and site-packages there.
+    """
+    real = Path(os.path.realpath(sys.prefix)) / "bin" / Path(sys.executable).name
+    return str(real) if real.exists() else os.path.realpath(sys.executable)
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
     if path is None:
@@ -203,7 +214,7 @@ class Box:
                 "--clearenv"]
         env = {
             "HOME": WORK_DIR, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "PATH": f"{Path(sandbox_python()).parent}:/usr/bin:/bin",
             "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
@@ -237,7 +248,7 @@ def check_available() -> None:
     """Start one trivial sandbox; raise :class:`SandboxUnavailable` with the reason if that fails."""
     box = Box.create(None)
     try:
-        cmd = box.command([sys.executable, "-c", "import numpy"])
+        cmd = box.command([sandbox_python(), "-c", "import numpy"])
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as err:

@@ -18,7 +18,7 @@ import typing as t
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer
 
-from grader.sandbox.bwrap import Box, Limits
+from grader.sandbox.bwrap import Box, Limits, sandbox_python
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -52,7 +52,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         """The grading Python's own kernel (never another kernelspec's), inside the sandbox."""
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
+        python = sandbox_python() if self.sandbox else sys.executable
+        argv = [python, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
         if not self.sandbox:
             mb = str(self.memory_limit_mb)
             return [sys.executable, "-m", "grader.kernel_launcher", "--memory-mb", mb, "--", *argv]

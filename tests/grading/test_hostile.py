@@ -42,11 +42,14 @@ WAYS = ("stock", "cli")
 
 
 def digest(folder: Path) -> str:
-    """One hash of every file under ``folder`` (names and bytes; caches left out)."""
+    """One hash of every file under ``folder`` that git tracks or does not ignore (names and bytes)."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", folder.name],
+                           cwd=folder.parent, capture_output=True, text=True, check=True).stdout.split()
     h = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in sorted(files):
+        path = folder.parent / name
+        if path.is_file():
+            h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -288,7 +291,8 @@ def test_feedback_renders_its_formulas_offline_in_chromium(graded: dict, tmp_pat
                 assert math.count() >= 1, path
                 box = math.first.bounding_box()
                 assert box and box["width"] > 20 and box["height"] > 5, box
-                assert "$$" not in page.inner_text("body")
+                markdown = " ".join(page.locator(".text_cell_render").all_inner_texts())
+                assert markdown and "$$" not in markdown and "\\sqrt" not in markdown
                 assert remote == [], remote
                 page.screenshot(path=str(tmp_path / f"{path.parent.parent.name}.png"), full_page=False)
                 page.close()
@@ -306,8 +310,8 @@ def test_grading_refuses_without_a_sandbox_and_says_why(tmp_path: Path) -> None:
     synthetic.make_course(course)
     synthetic.write_submission(course, "s1", "correct")
     env = {**ENV, "PATH": f"{fake_bin}{os.pathsep}{ENV['PATH']}"}
-    code = ("import shutil, grader.sandbox.bwrap as b; b.shutil.which = lambda n, path=None: "
-            f"{str(fake_bin / 'bwrap')!r} if n == 'bwrap' else shutil.which(n); "
+    code = ("import shutil, grader.sandbox.bwrap as b; _which = shutil.which; b.shutil.which = lambda n, path=None: "
+            f"{str(fake_bin / 'bwrap')!r} if n == 'bwrap' else _which(n, path=path); "
             "import sys; sys.argv = ['grader', '--course-dir', sys.argv[1], 'grade']; "
             "sys.modules.setdefault('rfc3987_syntax', None); from grader.cli import main; sys.exit(main())")
     res = subprocess.run([PY, "-c", code, str(course)], capture_output=True, text=True, env=env, timeout=300)

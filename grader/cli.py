@@ -159,7 +159,7 @@ def cmd_grade(args) -> int:
             outcomes = grade_parallel(
                 course, tasks, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
                 feedback=not args.no_feedback, into=into, on_done=lambda _o: bar.update(1),
-                sandbox=False if args.no_sandbox else None,
+                sandbox=False if args.no_sandbox else None, zygote=not args.no_zygote,
             )
         logs = into / LOG_DIR
         for o in outcomes:
@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the config's, 30)")
     grade.add_argument("--memory-mb", type=int, default=None, help="kernel memory limit (default: the config's)")
     grade.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
+    grade.add_argument("--no-zygote", action="store_true",
+                       help="start every kernel from scratch instead of forking it from a pre-imported zygote")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="grade without the bubblewrap sandbox (not recommended; recorded in the CSV)")
     grade.add_argument("--csv", help="grades CSV path (default: <course>/grades.csv)")

@@ -37,7 +37,7 @@ from nbformat.notebooknode import NotebookNode, from_dict
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_locked
-from traitlets import Float, Integer
+from traitlets import Bool, Float, Integer
 
 from grader.engine import checker, probe, refusals, registry, transport, verdict
 from grader.engine.secret import course_secret
@@ -100,9 +100,18 @@ class TrustedExecute(Execute):
         100_000, help="Characters of output kept per cell (streams and text results); -1 means no limit."
     ).tag(config=True)
 
+    zygote = Bool(
+        False, help="Fork each sandboxed kernel from a pre-imported zygote (python -m grader grade sets it "
+        "where it can: Linux, as root)."
+    ).tag(config=True)
+
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
+        if "kernel_manager_class" not in kwargs:
+            from grader.sandbox import zygote
+
+            use_zygote = self.zygote and self._sandboxed_config() and zygote.zygote_kernels_possible()
+            self.kernel_manager_class = zygote.ZygoteKernelManager if use_zygote else SandboxedKernelManager
 
     # ---- entry point ------------------------------------------------------------------------------
 
@@ -124,9 +133,11 @@ class TrustedExecute(Execute):
         run_sync(self._async_grade)(exercise, secret)
         return self.nb, self.resources
 
+    def _sandboxed_config(self) -> bool:
+        return bool(self.config.get("SandboxedKernelManager", {}).get("sandbox", True))
+
     def _sandboxed(self) -> bool:
-        cfg = self.config.get("SandboxedKernelManager", {})
-        return bool(cfg.get("sandbox", True)) and issubclass(self.kernel_manager_class, SandboxedKernelManager)
+        return self._sandboxed_config() and issubclass(self.kernel_manager_class, SandboxedKernelManager)
 
     # ---- running the notebook ---------------------------------------------------------------------
 
@@ -268,7 +279,7 @@ class TrustedExecute(Execute):
         """Run one function's hidden cases in the kernel and read its answer back as plain data."""
         self._jobs += 1
         name = f"job-{self._jobs}"
-        box = getattr(self.km, "box", None)
+        box = getattr(self.km, "box", None) if self.sandboxed else None
         if box is not None:
             host_in, host_out, kernel_in, kernel_out = box.job_dirs(name)
         else:  # unsandboxed: the kernel sees the grader's own paths

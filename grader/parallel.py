@@ -107,7 +107,7 @@ def _error_message(log: str) -> str:
 _worker: dict = {}
 
 
-def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_mb, sandbox) -> None:
+def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_mb, sandbox, zygote) -> None:
     ensure_tools_on_path()
     warnings.filterwarnings("ignore")  # nbgrader/SQLAlchemy/nbformat chatter; nbgrader's log is captured
     shard = Path(tempfile.mkdtemp(prefix=f"shard-{os.getpid()}-", dir=shards_dir))
@@ -117,7 +117,15 @@ def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_m
     make_shard(Path(course), shard, Path(gradebook))
     cfg = overrides_config(timeout, memory_mb, sandbox)
     # Kernels talk over Unix sockets in their own sandbox folder (grader/sandbox/kernel.py), never TCP
-    # ports, which kernels started at the same time in different processes could pick twice.
+    # ports, which kernels started at the same time in different processes could pick twice. Each worker
+    # forks its kernels from its own pre-imported zygote where it can (grader/sandbox/zygote.py).
+    cfg.TrustedExecute.zygote = bool(zygote)
+    if zygote:
+        from multiprocessing.util import Finalize
+
+        from grader.sandbox.zygote import close_all
+
+        Finalize(None, close_all, exitpriority=10)
     _worker.update(course=Path(course), shard=shard, api=open_api(shard, cfg))
 
 
@@ -150,6 +158,7 @@ def grade_parallel(
     into: Path | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     sandbox: bool | None = None,
+    zygote: bool = True,
 ) -> list[Outcome]:
     """Grade ``(assignment, student)`` tasks of ``course`` with ``jobs`` worker processes (default:
     all cores) and merge the results into ``into`` (default: ``course`` itself; its gradebook must
@@ -164,7 +173,7 @@ def grade_parallel(
         snapshot_gradebook(into, gradebook)  # the gradebook the results go to knows the assignments
         # fork: workers start at once with nbgrader already imported (spawn costs seconds per worker)
         ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        init = (str(course), str(gradebook), tmp, timeout, memory_mb, sandbox)
+        init = (str(course), str(gradebook), tmp, timeout, memory_mb, sandbox, zygote)
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=init) as pool:
             futures = {pool.submit(grade_one, a, s, feedback): (a, s) for a, s in tasks}
             for fut in as_completed(futures):

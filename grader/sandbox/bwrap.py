@@ -136,9 +136,11 @@ class Box:
     _claim: _UidClaim | None = None
 
     @classmethod
-    def create(cls, files_from: str | os.PathLike | None, limits: Limits | None = None) -> Box:
+    def create(cls, files_from: str | os.PathLike | None, limits: Limits | None = None,
+               parent: Path | None = None) -> Box:
         """A fresh sandbox whose working directory holds a copy of the files in ``files_from``."""
-        root = Path(tempfile.mkdtemp(prefix="gk-"))  # short: Unix socket paths must stay < 108 bytes
+        # short: Unix socket paths must stay < 108 bytes
+        root = Path(tempfile.mkdtemp(prefix="gk-", dir=parent))
         box = cls(root, limits or Limits())
         if os.geteuid() == 0:
             box._claim = _UidClaim()
@@ -175,34 +177,10 @@ class Box:
 
     def command(self, argv: list[str]) -> list[str]:
         """``argv`` (a command whose files are in the Python environment) run inside this sandbox."""
-        bwrap, prlimit = _tool("bwrap"), _tool("prlimit")
-        cmd = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-               "--unshare-cgroup-try"]
-        if self.uid is None:
-            cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
-        cmd += ["--ro-bind", "/usr", "/usr"]
-        for top in ("bin", "lib", "lib32", "lib64", "libx32", "sbin"):
-            path = Path("/") / top
-            if path.is_symlink():
-                cmd += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                cmd += ["--ro-bind", str(path), str(path)]
-        for etc in ("/etc/ld.so.cache", "/etc/localtime"):
-            if Path(etc).exists():
-                cmd += ["--ro-bind", etc, etc]
-        cmd += ["--ro-bind", str(self.root / "etc/passwd"), "/etc/passwd",
-                "--ro-bind", str(self.root / "etc/group"), "/etc/group"]
+        prlimit = _tool("prlimit")
         size = str(self.limits.scratch_mb * 2**20)
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
-        # After /tmp's tmpfs, so that a Python environment or kernel folder under /tmp stays visible.
-        made: set[Path] = {Path("/"), Path("/tmp")}
-        for path in [*_python_roots(), self.kernel_dir]:
-            for parent in reversed(path.parents):
-                if parent not in made:
-                    cmd += ["--perms", "0755", "--dir", str(parent)]
-                    made.add(parent)
-        for path in _python_roots():
-            cmd += ["--ro-bind", str(path), str(path)]
+        cmd = base_view(user_namespace=self.uid is None, passwd=self.root / "etc", scratch_mb=self.limits.scratch_mb,
+                        visible=[self.kernel_dir])
         cmd += ["--bind", str(self.kernel_dir), str(self.kernel_dir),
                 "--perms", "0755", "--dir", "/home",
                 "--perms", "1777", "--size", size, "--tmpfs", WORK_DIR,
@@ -212,16 +190,7 @@ class Box:
                 "--bind", str(self.root / "out"), JOB_OUT,
                 "--chdir", WORK_DIR,
                 "--clearenv"]
-        env = {
-            "HOME": WORK_DIR, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
-            "PATH": f"{Path(sandbox_python()).parent}:/usr/bin:/bin",
-            "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
-            # ipykernel: a parent of pid 1 means "started by a frontend, no parent poller" (no banner either).
-            "JPY_PARENT_PID": "1",
-        }
-        for key, value in env.items():
+        for key, value in kernel_env().items():
             cmd += ["--setenv", key, value]
         if self.uid is not None:
             setpriv = _tool("setpriv")
@@ -241,6 +210,55 @@ class Box:
         shutil.rmtree(self.root, onerror=retry)
         if self._claim is not None:
             self._claim.release()
+
+
+def kernel_env() -> dict[str, str]:
+    """The whole environment of a grading kernel (nothing of the grader's own is passed on)."""
+    return {
+        "HOME": WORK_DIR, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+        "PATH": f"{Path(sandbox_python()).parent}:/usr/bin:/bin",
+        "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
+        # ipykernel: a parent of pid 1 means "started by a frontend, no parent poller" (no banner either).
+        "JPY_PARENT_PID": "1",
+    }
+
+
+def base_view(user_namespace: bool, passwd: Path, scratch_mb: int, visible: list[Path]) -> list[str]:
+    """bubblewrap arguments of the read-only world every grading process sees.
+
+    New PID, network, IPC and UTS namespaces (and a user namespace when not grading as root); the system
+    (``/usr`` and its links) and the Python environment read-only; a private ``/proc``, ``/dev`` and a
+    size-limited ``/tmp``; the parent folders of ``visible`` (paths bound later at the same place).
+    """
+    cmd = [_tool("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+           "--unshare-uts", "--unshare-cgroup-try"]
+    if user_namespace:
+        cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+    cmd += ["--ro-bind", "/usr", "/usr"]
+    for top in ("bin", "lib", "lib32", "lib64", "libx32", "sbin"):
+        path = Path("/") / top
+        if path.is_symlink():
+            cmd += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            cmd += ["--ro-bind", str(path), str(path)]
+    for etc in ("/etc/ld.so.cache", "/etc/localtime"):
+        if Path(etc).exists():
+            cmd += ["--ro-bind", etc, etc]
+    cmd += ["--ro-bind", str(passwd / "passwd"), "/etc/passwd", "--ro-bind", str(passwd / "group"), "/etc/group"]
+    size = str(scratch_mb * 2**20)
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+    # After /tmp's tmpfs, so that a Python environment or kernel folder under /tmp stays visible.
+    made: set[Path] = {Path("/"), Path("/tmp")}
+    for path in [*_python_roots(), *visible]:
+        for parent in reversed(path.parents):
+            if parent not in made:
+                cmd += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+    for path in _python_roots():
+        cmd += ["--ro-bind", str(path), str(path)]
+    return cmd
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,214 @@
+"""The zygote: a pre-imported interpreter that forks one fresh, sandboxed kernel per submission.
+
+This file runs inside a bubblewrap sandbox of its own (started by :mod:`grader.sandbox.zygote`; it
+is the only file of the grader bound into it). It imports the kernel machinery, NumPy and PyTorch
+once, never runs student code itself, and stays single-threaded, so that it can ``fork``. For each
+request it forks a child that, before any student code runs:
+
+1. gets its own mount, PID, IPC and UTS namespaces (``unshare``), and forks again, so that the kernel
+   is PID 1 of a new PID namespace: when it exits, every process it started dies with it;
+2. mounts its own view: a fresh in-memory ``/tmp`` and working directory ``/home/student`` (with a
+   copy of this submission's files), its own ``/proc``, this submission's job folders at
+   ``/grader/in`` (read-only) and ``/grader/out``, and its kernel sockets folder; the folders of the
+   other submissions are not visible;
+3. sets limits it cannot raise (soft = hard), drops every capability and switches to its own
+   unprivileged uid (``no_new_privs``), closes every file descriptor it inherited, clears the
+   environment, reseeds the random generators, and only then starts the Jupyter kernel, in process.
+
+No state passes between two submissions: each child is a fresh fork of the same clean zygote, and
+whatever a child changes (globals, NumPy, files) lives only in that child's memory and mounts.
+
+The protocol with the grader is one JSON object per line on stdin/stdout.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import random
+import signal
+import sys
+
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS = 0x00020000, 0x20000000, 0x08000000, 0x04000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+WORK_DIR = "/home/student"
+STAGE = "/grader/kernel-stage"
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = (lambda s: s.encode() if s is not None else None)  # noqa: E731
+    _check(libc.mount(enc(src), enc(dst), enc(fstype), flags, enc(data)), f"mount {dst}")
+
+
+def preload(torch: bool) -> None:
+    """Import what every kernel needs, once (no threads may be started here)."""
+    import ipykernel.ipkernel  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
+    import ipykernel.zmqshell  # noqa: F401
+    import IPython.core.interactiveshell  # noqa: F401
+    import numpy  # noqa: F401
+
+    if torch:
+        import torch as _torch
+
+        _torch.set_num_threads(1)
+    import threading
+
+    if threading.active_count() != 1:
+        raise RuntimeError(f"the zygote must stay single-threaded to fork; it runs {threading.active_count()}")
+
+
+def _enter_sandbox(req: dict) -> None:
+    """In the kernel's process (PID 1 of its namespaces): mounts, files, limits, privileges."""
+    import resource
+    import shutil
+
+    root, kernel_dir = req["root"], req["kernel_dir"]
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    for sub, dst, read_only in (("in", "/grader/in", True), ("out", "/grader/out", False),
+                                ("work", "/grader/submission", True), ("kernel", STAGE, False)):
+        _mount(f"{root}/{sub}", dst, None, MS_BIND)
+        if read_only:
+            _mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    size = f"size={int(req['scratch_mb'])}m,mode=1777"
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, size)  # hides every other submission's folders
+    os.makedirs(kernel_dir)
+    _mount(STAGE, kernel_dir, None, MS_BIND)
+    _check(libc.umount2(STAGE.encode(), MNT_DETACH), "umount stage")
+    _mount("tmpfs", WORK_DIR, "tmpfs", MS_NOSUID | MS_NODEV, size)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    shutil.copytree("/grader/submission", WORK_DIR, dirs_exist_ok=True)
+    uid = int(req["uid"])
+    for dirpath, dirnames, filenames in os.walk(WORK_DIR):
+        for name in (dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)):
+            os.lchown(name, uid, uid)
+    for which, value in req["limits"]:
+        resource.setrlimit(getattr(resource, which), (value, value))
+    for cap in range(64):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to a nonzero uid: every capability is cleared
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    os.chdir(WORK_DIR)
+    os.environ.clear()
+    os.environ.update(req["env"])
+
+
+def _reseed() -> None:
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(int.from_bytes(os.urandom(4), "little"))
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(int.from_bytes(os.urandom(8), "little") & (2**63 - 1))
+
+
+def _run_kernel(req: dict, ready_fd: int) -> None:
+    try:
+        _enter_sandbox(req)
+    except BaseException as err:  # noqa: BLE001 - report why, then die
+        os.write(ready_fd, f"error: {err}".encode()[:1000])
+        os._exit(71)
+    os.write(ready_fd, b"ok")
+    devnull = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, 65536)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    _reseed()
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    app.initialize(["-f", req["connection_file"], "--HistoryManager.hist_file=:memory:"])
+    app.start()
+    os._exit(0)
+
+
+def spawn(req: dict) -> int:
+    """Fork the kernel of one submission; return the pid (in the zygote's namespace) that stands for it."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the keeper: in the zygote's PID namespace, parent of the kernel
+        os.close(read_fd)
+        try:
+            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+            kernel = os.fork()
+        except BaseException as err:  # noqa: BLE001
+            os.write(write_fd, f"error: {err}".encode()[:1000])
+            os._exit(70)
+        if kernel == 0:  # PID 1 of the new namespace; dies when its keeper dies
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            _run_kernel(req, write_fd)
+        os.close(write_fd)
+        _, status = os.waitpid(kernel, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    os.close(write_fd)
+    answer = b""
+    while chunk := os.read(read_fd, 1000):
+        answer += chunk
+        if answer.startswith(b"ok") or answer.startswith(b"error"):
+            break
+    os.close(read_fd)
+    if not answer.startswith(b"ok"):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise RuntimeError(answer.decode(errors="replace") or "the kernel's sandbox could not be set up")
+    return pid
+
+
+def serve() -> None:
+    preload(torch="--torch" in sys.argv)
+    children: dict[int, int | None] = {}  # keeper pid -> exit code (None while alive)
+    out = sys.stdout
+
+    def reply(obj: dict) -> None:
+        out.write(json.dumps(obj) + "\n")
+        out.flush()
+
+    def reap(pid: int, block: bool = False) -> None:
+        if children.get(pid) is None:
+            done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+            if done:
+                children[pid] = os.waitstatus_to_exitcode(status)
+
+    reply({"ready": True, "pid": os.getpid()})
+    for line in sys.stdin:
+        req = json.loads(line)
+        op = req.get("op")
+        try:
+            if op == "spawn":
+                pid = spawn(req)
+                children[pid] = None
+                reply({"ok": True, "id": pid})
+            elif op == "poll":
+                reap(req["id"])
+                reply({"ok": True, "code": children.get(req["id"], -1)})
+            elif op == "kill":
+                if children.get(req["id"], -1) is None:
+                    os.kill(req["id"], signal.SIGKILL)
+                    reap(req["id"], block=True)
+                reply({"ok": True, "code": children.get(req["id"])})
+            else:
+                reply({"ok": False, "error": f"unknown request {op!r}"})
+        except Exception as err:  # noqa: BLE001 - the grader decides what to do
+            reply({"ok": False, "error": f"{type(err).__name__}: {err}"})
+    for pid, code in children.items():  # the grader went away: nothing may outlive it
+        if code is None:
+            os.kill(pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,90 @@
+"""Zygote kernels: fresh, sandboxed, and nothing passes from one submission to the next.
+
+``python -m grader grade`` forks each kernel from its worker's pre-imported zygote
+(``grader/sandbox/zygote.py``). With one worker, a polluter is graded right before a detector by the
+same zygote: the detector must see none of the polluter's globals, patched modules, environment or
+files, and must itself run as PID 1 of its own namespace, with its own uid and no capabilities.
+(The hostile class of ``test_hostile.py`` is graded by the CLI too, so with zygote kernels.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import synthetic
+from grader.sandbox.zygote import zygote_kernels_possible
+
+pytestmark = [pytest.mark.grading, pytest.mark.slow]
+PY = sys.executable
+ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}
+A = synthetic.ASSIGNMENT
+
+POLLUTE = """
+import builtins, os, sys
+import numpy as np
+builtins.LEFT_BEHIND = 'polluted'
+np.allclose = lambda *a, **k: 'polluted'
+sys.modules['numpy'].POLLUTED = True
+os.environ['POLLUTED'] = '1'
+for folder in ('/tmp', os.getcwd(), os.path.expanduser('~')):
+    try:
+        open(os.path.join(folder, 'left-behind.txt'), 'w').write('polluted')
+    except OSError:
+        pass
+import random; random.seed(1234)
+print('polluted', random.random())
+"""
+
+DETECT = """
+import builtins, os, sys, glob, json, random
+import numpy as np
+found = {
+    'builtin': hasattr(builtins, 'LEFT_BEHIND'),
+    'numpy_patched': np.allclose(1, 1) == 'polluted' or hasattr(np, 'POLLUTED'),
+    'env': 'POLLUTED' in os.environ,
+    'files': [p for f in ('/tmp', os.getcwd(), os.path.expanduser('~'))
+              for p in glob.glob(os.path.join(f, 'left-behind.txt'))],
+    'pid': os.getpid(),
+    'uid': os.getuid(),
+    'caps': [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')][0],
+    'processes': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),
+    'random': random.random(),
+}
+print('DETECTED ' + json.dumps(found))
+"""
+
+
+@pytest.mark.skipif(not zygote_kernels_possible(), reason="zygote kernels need Linux, bubblewrap and root")
+def test_nothing_passes_between_submissions_graded_by_the_same_zygote(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    synthetic.make_course(course)
+    for student, code in (("a-polluter", POLLUTE), ("b-detector", DETECT), ("c-detector", DETECT)):
+        nb = synthetic.filled_release(course, A)
+        nb.cells.insert(1, nbformat.v4.new_code_cell(code))
+        path = course / "submitted" / student / A / f"{A}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+    res = subprocess.run([PY, "-m", "grader", "--course-dir", str(course), "grade", "--jobs", "1"],
+                         capture_output=True, text=True, env=ENV, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    seen = {}
+    for student in ("b-detector", "c-detector"):
+        nb = nbformat.read(course / "autograded" / student / A / f"{A}.ipynb", as_version=4)
+        text = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+        assert "DETECTED " in text, nb.cells[1].outputs
+        seen[student] = json.loads(text.split("DETECTED ", 1)[1])
+    for student, found in seen.items():
+        assert not found["builtin"] and not found["numpy_patched"] and not found["env"], (student, found)
+        assert found["files"] == [], (student, found)
+        assert found["pid"] == 1 and found["processes"][0] == 1, found  # PID 1 of its own namespace
+        assert 61000 <= found["uid"] < 62000 and found["caps"] == "0000000000000000", found
+    assert seen["b-detector"]["random"] != seen["c-detector"]["random"], "every kernel gets fresh random seeds"
+    rows = res.stdout
+    assert "tiny: 3 submissions, 3 graded, mean 3.00 / 3" in rows

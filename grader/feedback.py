@@ -15,6 +15,7 @@ import html
 import re
 from pathlib import Path
 
+from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
@@ -73,3 +74,38 @@ class NoRemoteOutputs(Preprocessor):
                     del data[mime]
             data.setdefault("text/plain", "(an output that would load content from another site was removed)")
         return cell, resources
+
+
+class _MemoryBytecodeCache:
+    """Compiled Jinja templates kept for the life of the process (same source, same code)."""
+
+    def __new__(cls):  # one shared instance
+        from jinja2 import BytecodeCache
+
+        class Cache(BytecodeCache):
+            store: dict[str, bytes] = {}
+
+            def load_bytecode(self, bucket):  # noqa: ANN001
+                if bucket.key in self.store:
+                    bucket.bytecode_from_string(self.store[bucket.key])
+
+            def dump_bytecode(self, bucket):  # noqa: ANN001
+                self.store[bucket.key] = bucket.bytecode_to_string()
+
+        if not hasattr(cls, "_instance"):
+            cls._instance = Cache()
+        return cls._instance
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbconvert's HTML exporter whose compiled templates are reused between notebooks.
+
+    nbgrader makes a new exporter for every feedback page, and compiling the page's Jinja templates
+    was most of the time of one page. The pages are byte-identical (the cache key is the template
+    source's checksum).
+    """
+
+    def _create_environment(self):  # noqa: ANN202
+        environment = super()._create_environment()
+        environment.bytecode_cache = _MemoryBytecodeCache()
+        return environment

@@ -48,6 +48,7 @@ c.HTMLExporter.extra_template_basedirs = [
     str(__import__("pathlib").Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
         / "templates"),
 ]
+c.GenerateFeedback.exporter_class = "grader.feedback.FeedbackExporter"  # compiled templates reused
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

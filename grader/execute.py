@@ -112,6 +112,8 @@ class TrustedExecute(Execute):
 
             use_zygote = self.zygote and self._sandboxed_config() and zygote.zygote_kernels_possible()
             self.kernel_manager_class = zygote.ZygoteKernelManager if use_zygote else SandboxedKernelManager
+            if use_zygote:  # its state is thrown away anyway: kill it at once (a request to the zygote)
+                self.shutdown_kernel = "immediate"
 
     # ---- entry point ------------------------------------------------------------------------------
 

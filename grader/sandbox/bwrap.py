@@ -203,6 +203,9 @@ class Box:
 
     def remove(self) -> None:
         """Delete every folder of the sandbox (its processes are already gone with its PID namespace)."""
+        log = self.root / "out" / "kernel-stderr.log"  # GRADER_ZYGOTE_DEBUG=1: the kernel's own stderr
+        if os.environ.get("GRADER_ZYGOTE_DEBUG") and log.exists():
+            shutil.copy(log, Path(tempfile.gettempdir()) / f"kernel-stderr-{self.root.name}.log")
         def retry(func, path, _exc):  # a submission may have made its files read-only
             os.chmod(os.path.dirname(path), 0o700)
             func(path)

@@ -66,7 +66,9 @@ class Zygote:
             cmd += ["--setenv", key, value]
         cmd += [sandbox_python(), "-I", SERVER_IN_SANDBOX, "--torch"]
         self.lock = threading.Lock()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        debug = os.environ.get("GRADER_ZYGOTE_DEBUG")  # the zygote's own stderr, for the grader's developers
+        stderr = open(Path(tempfile.gettempdir()) / f"zygote-{os.getpid()}.log", "a") if debug else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                      text=True, bufsize=1, start_new_session=True)
         first = self.proc.stdout.readline()
         if not first or not json.loads(first).get("ready"):
@@ -96,7 +98,8 @@ class Zygote:
                             "cpu": "RLIMIT_CPU", "core": "RLIMIT_CORE", "nofile": "RLIMIT_NOFILE"}[name], int(soft)])
         answer = self.request(op="spawn", root=str(box.root), kernel_dir=str(box.kernel_dir),
                               connection_file=connection_file, uid=box.uid, limits=limits,
-                              scratch_mb=box.limits.scratch_mb, env=kernel_env())
+                              scratch_mb=box.limits.scratch_mb, env=kernel_env(),
+                              debug=bool(os.environ.get("GRADER_ZYGOTE_DEBUG")))
         return int(answer["id"])
 
     def poll(self, kernel: int) -> int | None:
@@ -150,9 +153,10 @@ class ZygoteProvisioner(LocalProvisioner):
         if self.kernel is None:
             return 0
         try:
-            return self.parent.zygote.poll(self.kernel)
+            code = self.parent.zygote.poll(self.kernel)
         except ZygoteError:
-            return -1
+            code = -1
+        return code
 
     async def wait(self) -> int | None:
         import asyncio

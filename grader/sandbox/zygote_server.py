@@ -5,8 +5,9 @@ is the only file of the grader bound into it). It imports the kernel machinery, 
 once, never runs student code itself, and stays single-threaded, so that it can ``fork``. For each
 request it forks a child that, before any student code runs:
 
-1. gets its own mount, PID, IPC and UTS namespaces (``unshare``), and forks again, so that the kernel
-   is PID 1 of a new PID namespace: when it exits, every process it started dies with it;
+1. gets its own mount, PID, network, IPC and UTS namespaces (``unshare``), and forks again, so that
+   the kernel is PID 1 of a new PID namespace (and of its own session): when it exits, every process it
+   started dies with it;
 2. mounts its own view: a fresh in-memory ``/tmp`` and working directory ``/home/student`` (with a
    copy of this submission's files), its own ``/proc``, this submission's job folders at
    ``/grader/in`` (read-only) and ``/grader/out``, and its kernel sockets folder; the folders of the
@@ -31,6 +32,7 @@ import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS = 0x00020000, 0x20000000, 0x08000000, 0x04000000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
@@ -101,6 +103,9 @@ def _enter_sandbox(req: dict) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)  # from root to a nonzero uid: every capability is cleared
+    # Changing credentials clears the parent-death signal (prctl(2)): set it again, so that the kernel (and
+    # with it, as PID 1, its whole namespace) dies with its keeper whatever happens to the keeper.
+    _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     os.chdir(WORK_DIR)
     os.environ.clear()
@@ -116,57 +121,108 @@ def _reseed() -> None:
 
 
 def _run_kernel(req: dict, ready_fd: int) -> None:
+    """Enter the sandbox, start the kernel, say "ok" (or why not) on ``ready_fd``, then serve."""
+    import traceback
+
     try:
         _enter_sandbox(req)
-    except BaseException as err:  # noqa: BLE001 - report why, then die
-        os.write(ready_fd, f"error: {err}".encode()[:1000])
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        if req.get("debug"):  # the kernel's own errors, for the grader's developers (never in feedback)
+            os.dup2(os.open("/grader/out/kernel-stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
+            import faulthandler
+
+            faulthandler.enable(all_threads=True)  # a crash in C code (zmq, torch) shows where it happened
+        os.closerange(3, ready_fd)
+        os.closerange(ready_fd + 1, 65536)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        _reseed()
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app.initialize(["-f", req["connection_file"], "--HistoryManager.hist_file=:memory:"])
+    except BaseException:  # noqa: BLE001 - report why (the grader logs it), then die
+        os.write(ready_fd, ("error: " + traceback.format_exc(limit=4)[-1500:]).encode())
         os._exit(71)
     os.write(ready_fd, b"ok")
-    devnull = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.closerange(3, 65536)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
-    _reseed()
-    from ipykernel.kernelapp import IPKernelApp
-
-    app = IPKernelApp.instance()
-    app.initialize(["-f", req["connection_file"], "--HistoryManager.hist_file=:memory:"])
+    os.close(ready_fd)
     app.start()
     os._exit(0)
+
+
+def _keep(req: dict, write_fd: int) -> None:
+    """The keeper: in the zygote's PID namespace, parent of the kernel; exits with the kernel's code.
+
+    SIGTERM asks it to end its kernel: it kills the kernel and exits only once the kernel is reaped, which,
+    the kernel being PID 1 of its own namespace, is when every process of that namespace is gone. So when
+    the zygote has reaped the keeper, nothing of the submission runs any more (and its uid may be reused).
+    """
+    kernel = 0
+
+    def end_kernel(_signum: int, _frame: object) -> None:
+        if kernel > 0:
+            os.kill(kernel, signal.SIGKILL)
+        else:  # not forked yet: nothing to wait for
+            os._exit(75)
+
+    signal.signal(signal.SIGTERM, end_kernel)
+    try:
+        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+        kernel = os.fork()
+    except BaseException as err:  # noqa: BLE001
+        os.write(write_fd, f"error: {err}".encode()[:1000])
+        return
+    if kernel == 0:  # PID 1 of the new namespace; dies when its keeper dies
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            os.setsid()  # its own session and process group: no signal to the zygote's group reaches it
+            _run_kernel(req, write_fd)
+        finally:  # never return into the zygote's code: this process must not serve requests
+            os._exit(72)
+    os.close(write_fd)
+    _, status = os.waitpid(kernel, 0)  # a SIGTERM meanwhile kills the kernel; waitpid then returns
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
 def spawn(req: dict) -> int:
     """Fork the kernel of one submission; return the pid (in the zygote's namespace) that stands for it."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the keeper: in the zygote's PID namespace, parent of the kernel
+    if pid == 0:
         os.close(read_fd)
         try:
-            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-            kernel = os.fork()
-        except BaseException as err:  # noqa: BLE001
-            os.write(write_fd, f"error: {err}".encode()[:1000])
+            _keep(req, write_fd)
+        finally:  # whatever happened, the keeper never returns into the zygote's request loop
             os._exit(70)
-        if kernel == 0:  # PID 1 of the new namespace; dies when its keeper dies
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            _run_kernel(req, write_fd)
-        os.close(write_fd)
-        _, status = os.waitpid(kernel, 0)
-        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     os.close(write_fd)
     answer = b""
-    while chunk := os.read(read_fd, 1000):
+    while chunk := os.read(read_fd, 4096):  # until the kernel (or the keeper) closes its end
         answer += chunk
-        if answer.startswith(b"ok") or answer.startswith(b"error"):
-            break
     os.close(read_fd)
     if not answer.startswith(b"ok"):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise RuntimeError(answer.decode(errors="replace") or "the kernel's sandbox could not be set up")
     return pid
+
+
+def end(keeper: int, patience_s: float = 10.0) -> None:
+    """End one submission's kernel through its keeper; return once the keeper is gone (not reaped)."""
+    import time
+
+    os.kill(keeper, signal.SIGTERM)
+    deadline = time.monotonic() + patience_s
+    while time.monotonic() < deadline:
+        try:
+            if os.waitid(os.P_PID, keeper, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.002)
+    os.kill(keeper, signal.SIGKILL)  # the keeper did not answer: its kernel still dies by PDEATHSIG
 
 
 def serve() -> None:
@@ -198,7 +254,7 @@ def serve() -> None:
                 reply({"ok": True, "code": children.get(req["id"], -1)})
             elif op == "kill":
                 if children.get(req["id"], -1) is None:
-                    os.kill(req["id"], signal.SIGKILL)
+                    end(req["id"])
                     reap(req["id"], block=True)
                 reply({"ok": True, "code": children.get(req["id"])})
             else:
@@ -207,7 +263,7 @@ def serve() -> None:
             reply({"ok": False, "error": f"{type(err).__name__}: {err}"})
     for pid, code in children.items():  # the grader went away: nothing may outlive it
         if code is None:
-            os.kill(pid, signal.SIGKILL)
+            end(pid)
 
 
 if __name__ == "__main__":

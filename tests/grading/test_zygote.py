@@ -88,3 +88,54 @@ def test_nothing_passes_between_submissions_graded_by_the_same_zygote(tmp_path: 
     assert seen["b-detector"]["random"] != seen["c-detector"]["random"], "every kernel gets fresh random seeds"
     rows = res.stdout
     assert "tiny: 3 submissions, 3 graded, mean 3.00 / 3" in rows
+
+
+def _tasks_of(uid: int) -> list[str]:
+    """Every task (process or thread) on this machine that runs as ``uid``, seen from the host."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for task in (proc / "task").iterdir():
+                status = (task / "status").read_text()
+                if int(status.split("Uid:")[1].split()[0]) == uid:
+                    found.append(f"{proc.name}/{task.name}: {status.split()[1]}")
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+@pytest.mark.skipif(not zygote_kernels_possible(), reason="zygote kernels need Linux, bubblewrap and root")
+def test_a_shut_down_zygote_kernel_leaves_no_task_of_its_uid(tmp_path: Path) -> None:
+    """Shutting a kernel down returns only when every task of its sandbox is gone, so its uid can be reused.
+
+    (A kernel that outlived its shutdown kept its threads under its uid: the next kernel given that uid
+    then hit the per-uid process limit and crashed while starting.)
+    """
+    import asyncio
+
+    from grader.coursedir import COURSE_DIR, load_config
+    from grader.sandbox.zygote import ZygoteKernelManager, close_all
+
+    async def one_kernel() -> tuple[int, list[str], list[str]]:
+        km = ZygoteKernelManager(config=load_config(COURSE_DIR))
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        kc.execute("import threading, time; [threading.Thread(target=time.sleep, args=(600,)).start() "
+                   "for _ in range(5)]", reply=True)
+        uid = km.box.uid
+        alive = _tasks_of(uid)
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+        return uid, alive, _tasks_of(uid)
+
+    try:
+        for _ in range(3):  # the same uid is claimed again each time
+            uid, alive, left = asyncio.run(one_kernel())
+            assert len(alive) >= 6, alive  # the kernel and its 5 sleeping threads were seen running
+            assert left == [], f"uid {uid} still runs: {left}"
+    finally:
+        close_all()

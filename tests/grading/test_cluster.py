@@ -93,6 +93,14 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def volumes(prepared: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A fresh copy of the prepared course, an empty results folder, and the variables that point at them."""
+    course, results = tmp_path / "course", tmp_path / "results"
+    shutil.copytree(prepared, course)
+    results.mkdir()
+    return course, results, {"COURSE_DIR": str(course), "RESULTS_DIR": str(results), "ASSIGNMENT": A}
+
+
 def run_shell(command: list[str] | str, env: dict[str, str]) -> None:
     argv = command if isinstance(command, list) else ["bash", command]
     res = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -102,11 +110,7 @@ def run_shell(command: list[str] | str, env: dict[str, str]) -> None:
 @pytest.mark.grading
 @pytest.mark.slow
 def test_kubernetes_shards_then_merge_equal_one_local_run(course_and_local, tmp_path: Path) -> None:
-    prepared, local = course_and_local
-    course, results = tmp_path / "course", tmp_path / "results"
-    shutil.copytree(prepared, course)
-    results.mkdir()
-    mounts = {"COURSE_DIR": str(course), "RESULTS_DIR": str(results), "ASSIGNMENT": A}
+    course, results, mounts = volumes(course_and_local[0], tmp_path)
     job = manifest("grade-shards.yaml")
     env = {e["name"]: e["value"] for e in container(job)["env"]}
     before = snapshot(course)
@@ -117,23 +121,20 @@ def test_kubernetes_shards_then_merge_equal_one_local_run(course_and_local, tmp_
     merge = container(manifest("merge-shards.yaml"))
     merge_env = {e["name"]: e["value"] for e in merge["env"]}
     run_shell(merge["command"], {**BASE_ENV, **merge_env, **mounts})
-    assert grades(course) == local
-    assert len(local) == 2 * len(KINDS)
+    assert grades(course) == course_and_local[1]
+    assert len(course_and_local[1]) == 2 * len(KINDS)
 
 
 @pytest.mark.grading
 @pytest.mark.slow
 def test_slurm_array_then_merge_equal_one_local_run(course_and_local, tmp_path: Path) -> None:
-    prepared, local = course_and_local
-    course, results = tmp_path / "course", tmp_path / "results"
-    shutil.copytree(prepared, course)
+    course, results, mounts = volumes(course_and_local[0], tmp_path)
     script = (SLURM / "grade-array.sh").read_text()
     first, last = (int(x) for x in re.search(r"^#SBATCH --array=(\d+)-(\d+)$", script, re.M).groups())
     cpus = re.search(r"^#SBATCH --cpus-per-task=(\d+)$", script, re.M).group(1)
-    mounts = {"COURSE_DIR": str(course), "RESULTS_DIR": str(results), "ASSIGNMENT": A}
     for task in range(first, last + 1):
         slurm = {"SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_COUNT": str(last - first + 1),
                  "SLURM_CPUS_PER_TASK": cpus}
         run_shell(str(SLURM / "grade-array.sh"), {**BASE_ENV, **mounts, **slurm})
     run_shell(str(SLURM / "merge.sh"), {**BASE_ENV, **mounts})
-    assert grades(course) == local
+    assert grades(course) == course_and_local[1]

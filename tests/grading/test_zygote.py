@@ -124,10 +124,13 @@ def test_a_shut_down_zygote_kernel_leaves_no_task_of_its_uid(tmp_path: Path) -> 
         kc = km.client()
         kc.start_channels()
         await kc.wait_for_ready(timeout=60)
-        kc.execute("import threading, time; [threading.Thread(target=time.sleep, args=(600,)).start() "
-                   "for _ in range(5)]", reply=True)
+        idle = _tasks_of(km.box.uid)
+        reply = await kc.execute("import threading, time; [threading.Thread(target=time.sleep, args=(600,), "
+                                 "name='sleeper').start() for _ in range(5)]", reply=True, timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
         uid = km.box.uid
         alive = _tasks_of(uid)
+        assert len(alive) == len(idle) + 5, (idle, alive)  # the 5 sleeping threads were seen running
         kc.stop_channels()
         await km.shutdown_kernel(now=True)
         return uid, alive, _tasks_of(uid)
@@ -135,7 +138,7 @@ def test_a_shut_down_zygote_kernel_leaves_no_task_of_its_uid(tmp_path: Path) -> 
     try:
         for _ in range(3):  # the same uid is claimed again each time
             uid, alive, left = asyncio.run(one_kernel())
-            assert len(alive) >= 6, alive  # the kernel and its 5 sleeping threads were seen running
+            assert len(alive) >= 6, alive
             assert left == [], f"uid {uid} still runs: {left}"
     finally:
         close_all()

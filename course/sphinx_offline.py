@@ -35,6 +35,11 @@ from course import interactive, site
 
 logger = logging.getLogger(__name__)
 STAGE_DIR = ".course-static"
+#: The site's own style sheet: a display formula wider than a phone's screen scrolls sideways instead of being
+#: clipped (the page's width is the reader's, the formula's is not).
+CSS_FILE = "course.css"
+CSS = """mjx-container[display="true"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+"""
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
 _REMOTE_SRC = re.compile(r"""\bsrc\s*=\s*["']?(?:https?:)?//""", re.I)
 _REMOTE_IN_CODE = re.compile(r"""require\.config|["'](?:https?:)?//[^"']+\.js["']""", re.I)
@@ -68,6 +73,9 @@ def _stage_assets(app: Sphinx) -> None:
         site.stage_assets(stage)
     except FileNotFoundError as err:
         raise ExtensionError(f"the site cannot serve its own MathJax/plotly.js: {err}") from err
+    css = stage / CSS_FILE
+    if not css.exists() or css.read_text() != CSS:
+        css.write_text(CSS)
     if str(stage) not in app.config.html_static_path:
         app.config.html_static_path.append(str(stage))
 
@@ -116,4 +124,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     os.environ[interactive.SITE_ENV] = "1"  # read by course.interactive in the notebooks this build executes
     app.connect("builder-inited", _builder_inited)
     app.connect("html-page-context", _fix_page_context, priority=900)
+    app.add_css_file(CSS_FILE)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -131,6 +131,28 @@ def test_mobile_screenshot(browser, site_url: str, screenshots_dir: Path) -> Non
     assert out.stat().st_size > 10_000
 
 
+def test_wide_formulas_scroll_instead_of_being_clipped_on_a_phone(browser, site_url: str) -> None:
+    """Chapter 2's headline formula is wider than a 390 px screen: it must scroll in its box, not be cut off."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(f"{site_url}book/ch2_sdpa.html", wait_until="load")
+        page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll('mjx-container[display="true"]')].map(m => ({
+                wide: m.scrollWidth > m.clientWidth + 1, overflow: getComputedStyle(m).overflowX,
+                inside: m.getBoundingClientRect().right <= window.innerWidth + 1}))"""
+        )
+    finally:
+        context.close()
+    assert boxes, "no display formula found on chapter 2's page"
+    assert any(b["wide"] for b in boxes), "expected at least one formula wider than a phone (the headline)"
+    for box in boxes:
+        assert box["inside"], box  # the box itself stays on the screen
+        if box["wide"]:
+            assert box["overflow"] in ("auto", "scroll"), box  # and what does not fit scrolls
+
+
 def _luminance(css_color: str) -> float:
     """Relative brightness 0..1 of an ``rgb(...)``/``rgba(...)`` CSS colour."""
     r, g, b = (int(float(x)) for x in css_color[css_color.index("(") + 1 : -1].split(",")[:3])

@@ -1,6 +1,9 @@
-"""Chapter 3: self-attention and cross-attention, against PyTorch's SDPA on torch-computed projections."""
+"""Chapter 3: self-attention and cross-attention, against PyTorch's SDPA on torch-computed projections;
+positions: sinusoidal encodings against their formula, RoPE against complex multiplication and by properties."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import assert_close, batch_shapes, float_dtypes, random_mask, seeds, to_torch
 
-from solutions import cross_attention, padding_mask, self_attention
+from solutions import apply_rope, cross_attention, padding_mask, self_attention, sinusoidal_positions
 
 pytestmark = pytest.mark.ch3
 
@@ -134,3 +137,114 @@ def test_causal_self_attention_never_looks_ahead(n, seed):
     out_y, _ = self_attention(Y, *W, causal=True)
     np.testing.assert_allclose(out_x[:-1], out_y[:-1], rtol=1e-12, atol=1e-12)
     assert not np.allclose(out_x[-1], out_y[-1])
+
+
+# ---- positions: sinusoidal encodings and RoPE --------------------------------------------------------
+
+even_dims = st.integers(1, 8).map(lambda half: 2 * half)
+
+
+def rope_by_complex_numbers(x: np.ndarray, positions: np.ndarray, base: float = 10000.0) -> np.ndarray:
+    """An independent RoPE: pair ``i`` as the complex number ``x[2i] + 1j x[2i+1]``, times ``exp(1j * angle)``."""
+    d = x.shape[-1]
+    z = x[..., 0::2].astype(np.complex128) + 1j * x[..., 1::2]
+    angles = np.outer(positions, [base ** (-2 * i / d) for i in range(d // 2)])  # (n, d/2)
+    rotated = z * np.exp(1j * angles)
+    return np.stack([rotated.real, rotated.imag], axis=-1).reshape(x.shape)
+
+
+@given(n=st.integers(0, 12), d=even_dims)
+def test_sinusoidal_positions_follow_the_formula_entry_by_entry(n, d):
+    P = sinusoidal_positions(n, d)
+    assert P.shape == (n, d)
+    for p in range(n):
+        for i in range(d // 2):
+            angle = p / 10000 ** (2 * i / d)
+            assert P[p, 2 * i] == pytest.approx(math.sin(angle), abs=1e-12)
+            assert P[p, 2 * i + 1] == pytest.approx(math.cos(angle), abs=1e-12)
+
+
+@given(n=st.integers(1, 40), d=even_dims)
+def test_sinusoidal_positions_are_sin_cos_pairs(n, d):
+    """Every pair is a point of the unit circle; position 0 is (0, 1) in every pair; the first pair turns 1 rad/step."""
+    P = sinusoidal_positions(n, d)
+    np.testing.assert_allclose(P[:, 0::2] ** 2 + P[:, 1::2] ** 2, 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(P[0, 0::2], 0.0)
+    np.testing.assert_array_equal(P[0, 1::2], 1.0)
+    np.testing.assert_allclose(P[:, 0], np.sin(np.arange(n)), atol=1e-12)
+    if d >= 4:  # later pairs turn more slowly: the second pair's angle is below the first's
+        assert np.all(np.abs(np.arctan2(P[1, 2], P[1, 3])) < 1.0)
+
+
+@given(n=st.integers(1, 30), d=even_dims, shift=st.integers(0, 50))
+def test_sinusoidal_shift_is_a_rotation_of_each_pair(n, d, shift):
+    """``P[p + k]`` is ``P[p]`` with pair ``i`` rotated by ``k * w_i``: a fixed linear map for a fixed offset."""
+    P = sinusoidal_positions(n + shift, d)
+    w = 10000.0 ** (-np.arange(0, d, 2) / d)
+    sin_p, cos_p = P[:n, 0::2], P[:n, 1::2]
+    c, s = np.cos(shift * w), np.sin(shift * w)
+    np.testing.assert_allclose(P[shift:, 0::2], sin_p * c + cos_p * s, atol=1e-9)
+    np.testing.assert_allclose(P[shift:, 1::2], cos_p * c - sin_p * s, atol=1e-9)
+
+
+@given(batch=batch_shapes(max_dims=2), n=st.integers(1, 7), d=even_dims, seed=seeds, dtype=float_dtypes,
+       base=st.sampled_from((10000.0, 100.0, 10.0)))
+def test_apply_rope_matches_complex_multiplication(batch, n, d, seed, dtype, base):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((*batch, n, d)).astype(dtype)
+    positions = rng.integers(0, 2000, size=n)
+    out = apply_rope(x, positions, base=base)
+    assert out.shape == x.shape and out.dtype == dtype
+    assert_close(out, rope_by_complex_numbers(x, positions, base), dtype)
+
+
+@given(batch=batch_shapes(max_dims=2), n=st.integers(1, 7), d=even_dims, seed=seeds, dtype=float_dtypes)
+def test_apply_rope_preserves_norms_and_position_zero_is_the_identity(batch, n, d, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((*batch, n, d)).astype(dtype)
+    out = apply_rope(x, rng.integers(0, 10**4, size=n))
+    assert_close(np.linalg.norm(out, axis=-1), np.linalg.norm(x, axis=-1), dtype, "norms")
+    assert_close(out[..., 0::2] ** 2 + out[..., 1::2] ** 2, x[..., 0::2] ** 2 + x[..., 1::2] ** 2, dtype, "pairs")
+    assert_close(apply_rope(x, np.zeros(n, dtype=int)), x, dtype, "position 0")
+
+
+@given(n=st.integers(1, 6), d=even_dims, seed=seeds)
+def test_apply_rope_rotations_compose(n, d, seed):
+    """Rotating by ``p`` and then by ``r`` is rotating by ``p + r``; rotating by ``-p`` undoes it."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d))
+    p, r = rng.integers(-500, 500, size=n), rng.integers(-500, 500, size=n)
+    np.testing.assert_allclose(apply_rope(apply_rope(x, p), r), apply_rope(x, p + r), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(apply_rope(apply_rope(x, p), -p), x, rtol=1e-9, atol=1e-10)
+
+
+@given(d=even_dims, m=st.integers(0, 300), k=st.integers(0, 300), shift=st.integers(-200, 2000), seed=seeds)
+def test_rope_scores_depend_only_on_the_offset(d, m, k, shift, seed):
+    """``<R_m q, R_k key> == <R_{m+s} q, R_{k+s} key>``: the score sees ``m - k`` only."""
+    rng = np.random.default_rng(seed)
+    q, key = rng.standard_normal((1, d)), rng.standard_normal((1, d))
+    score = (apply_rope(q, np.array([m])) @ apply_rope(key, np.array([k])).T).item()
+    shifted = (apply_rope(q, np.array([m + shift])) @ apply_rope(key, np.array([k + shift])).T).item()
+    assert shifted == pytest.approx(score, rel=1e-9, abs=1e-9)
+
+
+@given(n_past=st.integers(0, 9), n_new=st.integers(1, 4), d=even_dims, seed=seeds)
+def test_rope_with_a_kv_cache_gives_the_full_scores(n_past, n_new, d, seed):
+    """Keys cached already rotated at their own positions, new tokens rotated at ``n_past + j``: same scores."""
+    rng = np.random.default_rng(seed)
+    n = n_past + n_new
+    q, k = rng.standard_normal((2, n, d)), rng.standard_normal((2, n, d))
+    full = apply_rope(q, np.arange(n)) @ np.swapaxes(apply_rope(k, np.arange(n)), -1, -2)
+    cache = apply_rope(k[:, :n_past], np.arange(n_past))  # rotated once, when each token was new
+    new_positions = np.arange(n_past, n)
+    keys = np.concatenate([cache, apply_rope(k[:, n_past:], new_positions)], axis=-2)
+    step = apply_rope(q[:, n_past:], new_positions) @ np.swapaxes(keys, -1, -2)
+    np.testing.assert_allclose(step, full[:, n_past:], rtol=1e-10, atol=1e-10)
+
+
+def test_apply_rope_turns_the_first_pair_by_one_radian_per_position():
+    """A hand example: the unit vector (1, 0) of pair 0 at position p is (cos p, sin p) -- counter-clockwise."""
+    x = np.tile([1.0, 0.0, 1.0, 0.0], (3, 1))
+    out = apply_rope(x, np.array([0, 1, 2]), base=100.0)
+    np.testing.assert_allclose(out[:, :2], np.stack([np.cos([0, 1, 2]), np.sin([0, 1, 2])], axis=-1))
+    np.testing.assert_allclose(out[:, 2:], np.stack([np.cos([0, 0.1, 0.2]), np.sin([0, 0.1, 0.2])], axis=-1))

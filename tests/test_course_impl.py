@@ -2,8 +2,8 @@
 
 Every name a reading imports from ``course.impl`` has a case below that runs the stand-in of
 ``course.standins`` and the reference of ``solutions`` on the same random inputs (several shapes, masks
-with fully blocked rows, float32 and float64) and compares them within COURSE.md's tolerances. Names
-the reference does not have yet (positions) are compared with COURSE.md's formula instead.
+with fully blocked rows, float32 and float64) and compares them within COURSE.md's tolerances; the
+positions are also checked against COURSE.md's formula, entry by entry.
 """
 
 from __future__ import annotations
@@ -132,8 +132,9 @@ def test_sinusoidal_positions_follow_course_md() -> None:
         for i in range(d // 2):
             assert P[p, 2 * i] == pytest.approx(np.sin(p / 10000 ** (2 * i / d)), abs=1e-12)
             assert P[p, 2 * i + 1] == pytest.approx(np.cos(p / 10000 ** (2 * i / d)), abs=1e-12)
-    if hasattr(solutions, "sinusoidal_positions"):
-        assert_close(P, solutions.sinusoidal_positions(n, d), np.float64)
+    for size, width in ((9, 6), (1, 2), (0, 4), (64, 32)):
+        assert_pairs_close(standins.sinusoidal_positions(size, width), solutions.sinusoidal_positions(size, width),
+                           np.float64, f"n={size}, d={width}")
 
 
 def test_apply_rope_follows_course_md() -> None:
@@ -147,8 +148,11 @@ def test_apply_rope_follows_course_md() -> None:
             assert_close(out[..., p_index, 2 * i], a * np.cos(angle) - b * np.sin(angle), np.float64)
             assert_close(out[..., p_index, 2 * i + 1], a * np.sin(angle) + b * np.cos(angle), np.float64)
     assert out.dtype == np.float64 and standins.apply_rope(x.astype(np.float32), positions).dtype == np.float32
-    if hasattr(solutions, "apply_rope"):
-        assert_close(out, solutions.apply_rope(x, positions, base), np.float64)
+    ours, ref = both("apply_rope")
+    for dtype in DTYPES:
+        y = rand(rng, 3, 2, 5, 8, dtype=dtype)
+        for pos, b in ((np.arange(5), 10000.0), (np.arange(7, 12), 10000.0), (np.array([9, 0, 3, 3, 500]), 100.0)):
+            assert_pairs_close(ours(y, pos, b), ref(y, pos, b), dtype, f"positions {pos}, base {b}")
 
 
 # ----------------------------------------------------------------------------- chapters 4-6

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.site, pytest.mark.slow]
 FIGURE_FLOORS = {
     "book/ch1_lookup": 4,  # one-hot vs soft weights, paint mixing, temperature sweep, gradient staircase
     "book/ch2_sdpa": 6,  # shape diagram, Var(q.k) vs d_k, saturation, masks, masked heatmaps, n^2 memory
-    "book/ch3_self_cross": 4,  # self, causal self, self vs cross side by side, permutation
+    "book/ch3_self_cross": 7,  # self, causal self, self vs cross, permutation, P heatmap, RoPE pairs, score/offset
     "book/ch4_multihead": 3,  # one vs four heads, split/merge diagram, parameters vs heads
     "book/ch5_gqa": 3,  # KV-cache size vs length (7B/70B), grouping diagram, conversion error
     "book/ch6_tiled": 3,  # online softmax, tiling diagram, live time/memory curves

@@ -131,8 +131,109 @@ CROSS_MISTAKES = [
     ),
 ]
 
+# ---- sinusoidal_positions ----------------------------------------------------------------------------
+
+
+def sinusoidal_positions_cases(rng: np.random.Generator) -> list[Case]:
+    n, d = int(rng.integers(5, 11)), 2 * int(rng.integers(2, 6))
+    return [
+        Case("a small table (n positions, d even)", call(n, d)),
+        Case("a single sin/cos pair (d = 2)", call(n + 2, 2)),
+        Case("one position", call(1, d + 2)),
+        Case("a long table of wide encodings", call(int(rng.integers(60, 130)), 2 * int(rng.integers(12, 33)))),
+        Case("more features than positions (d > n)", call(3, 16)),
+    ]
+
+
+SINUSOIDAL_MISTAKES = [
+    Mistake(
+        "sinusoidal-sin-cos-swapped", "sinusoidal_positions",
+        "sin and cos are swapped: the even columns (2i) hold the sine and the odd columns (2i+1) the cosine.",
+        replace=(("P[:, 0::2] = np.sin(angle)", "P[:, 0::2] = np.cos(angle)"),
+                 ("P[:, 1::2] = np.cos(angle)", "P[:, 1::2] = np.sin(angle)")),
+    ),
+    Mistake(
+        "sinusoidal-exponent-i-over-d", "sinusoidal_positions",
+        "the frequencies are off: pair i (columns 2i and 2i+1) divides the position by 10000**(2i/d), "
+        "where i counts pairs, not columns; your exponent is half of that.",
+        replace=(("10000 ** (2 * i / d)", "10000 ** (i / d)"),),
+    ),
+    Mistake(
+        "sinusoidal-half-split", "sinusoidal_positions",
+        "the sines and cosines must be interleaved (sin in column 2i, cos in column 2i+1), not all sines in "
+        "the first half of the columns and all cosines in the second half.",
+        replace=(("P[:, 0::2] = np.sin(angle)", "P[:, : d // 2] = np.sin(angle)"),
+                 ("P[:, 1::2] = np.cos(angle)", "P[:, d // 2 :] = np.cos(angle)")),
+    ),
+    Mistake(
+        "sinusoidal-positions-from-1", "sinusoidal_positions",
+        "positions start at 0: the first row is the encoding of position 0 (sines 0, cosines 1).",
+        replace=(("np.arange(n)[:, None]", "np.arange(1, n + 1)[:, None]"),),
+    ),
+    Mistake(
+        "sinusoidal-frequency-inverted", "sinusoidal_positions",
+        "the angle is the position divided by 10000**(2i/d), so later pairs turn more slowly; you multiply "
+        "by it instead.",
+        replace=(("position / 10000", "position * 10000"),),
+    ),
+]
+
+# ---- apply_rope ----------------------------------------------------------------------------------------
+
+
+def apply_rope_cases(rng: np.random.Generator) -> list[Case]:
+    n = rng.normal
+    d, seq = 2 * int(rng.integers(3, 7)), int(rng.integers(4, 8))
+    offset = int(rng.integers(5, 40))
+    return [
+        Case("one sequence at positions 0, 1, ..., n-1", call(n(size=(seq, d)), np.arange(seq))),
+        Case("a batch of heads (batch, heads, n, d)", call(n(size=(2, 3, seq, d)), np.arange(seq))),
+        Case("new tokens after a KV cache: positions start at an offset",
+             call(n(size=(2, 5, d)), np.arange(offset, offset + 5))),
+        Case("one new token at the end of a KV cache", call(n(size=(2, 3, 1, d)), np.array([offset + seq]))),
+        Case("positions in any order, some repeated", call(n(size=(seq, d)), rng.integers(0, 200, size=seq))),
+        Case("another base", call(n(size=(2, seq, d)), np.arange(seq), base=float(rng.integers(50, 500)))),
+        Case("float32 input", call(n(size=(seq, d)).astype(np.float32), np.arange(seq))),
+    ]
+
+
+ROPE_MISTAKES = [
+    Mistake(
+        "rope-rotation-reversed", "apply_rope",
+        "your pairs turn the wrong way: (a, b) rotated by the angle t is (a cos t - b sin t, a sin t + b cos t).",
+        replace=(("x_even * cos - x_odd * sin", "x_even * cos + x_odd * sin"),
+                 ("x_even * sin + x_odd * cos", "-x_even * sin + x_odd * cos")),
+    ),
+    Mistake(
+        "rope-half-split", "apply_rope",
+        "the pairs are interleaved: pair i is (x[..., 2i], x[..., 2i+1]), not (x[..., i], x[..., i + d/2]) "
+        "(that is the half-split layout of some libraries).",
+        replace=(("x[..., 0::2], x[..., 1::2]", "x[..., : d // 2], x[..., d // 2 :]"),
+                 ("out[..., 0::2] =", "out[..., : d // 2] ="), ("out[..., 1::2] =", "out[..., d // 2 :] =")),
+    ),
+    Mistake(
+        "rope-exponent-i-over-d", "apply_rope",
+        "the frequencies are off: pair i turns by position * base**(-2i/d), where i counts pairs, not "
+        "features; your exponent is half of that.",
+        replace=(("-2 * np.arange(d // 2) / d", "-np.arange(d // 2) / d"),),
+    ),
+    Mistake(
+        "rope-positions-ignored", "apply_rope",
+        "each token turns by the angle of its own position, taken from `positions`: tokens that come after a "
+        "KV cache do not start at position 0.",
+        replace=(("np.asarray(positions)[:, None]", "np.arange(x.shape[-2])[:, None]"),),
+    ),
+    Mistake(
+        "rope-base-ignored", "apply_rope",
+        "use the `base` argument in the frequencies base**(-2i/d), not a fixed 10000.",
+        replace=(("base ** (", "10000.0 ** ("),),
+    ),
+]
+
 SPECS = {
     "self_attention": Spec(self_attention_cases, items=("output", "weights")),
     "cross_attention": Spec(cross_attention_cases, items=("output", "weights")),
+    "sinusoidal_positions": Spec(sinusoidal_positions_cases),
+    "apply_rope": Spec(apply_rope_cases),
 }
-MISTAKES = SELF_MISTAKES + CROSS_MISTAKES
+MISTAKES = SELF_MISTAKES + CROSS_MISTAKES + SINUSOIDAL_MISTAKES + ROPE_MISTAKES

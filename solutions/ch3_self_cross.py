@@ -90,3 +90,21 @@ def cross_attention(
     """
     Q, K, V = X_q @ W_q, X_kv @ W_k, X_kv @ W_v
     return scaled_dot_product_attention(Q, K, V, kv_mask)
+
+
+def _check_positions(a: SimpleNamespace) -> None:
+    if a.n < 0 or a.d <= 0 or a.d % 2:
+        raise ValueError(f"need n >= 0 and an even d > 0, got n={a.n}, d={a.d}")
+
+
+@validated(_check_positions)
+def sinusoidal_positions(n: int, d: int) -> np.ndarray:
+    """Sinusoidal absolute position encodings, ``(n, d)`` with ``d`` even (as in "Attention Is All You Need").
+
+    ``P[p, 2i] = sin(p / 10000**(2i/d))`` and ``P[p, 2i+1] = cos(p / 10000**(2i/d))``.
+    """
+    angles = np.arange(n)[:, None] / 10000 ** (np.arange(0, d, 2)[None, :] / d)  # (n, d // 2)
+    P = np.zeros((n, d))
+    P[:, 0::2] = np.sin(angles)
+    P[:, 1::2] = np.cos(angles)
+    return P

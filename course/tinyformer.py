@@ -21,7 +21,7 @@ import functools
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -287,9 +287,14 @@ def train(config: Config = Config()) -> Trained:
 
 
 @functools.lru_cache(maxsize=8)
+def trained_with(config: Config) -> Trained:
+    """:func:`train`, computed once per process and ``config`` (the page, the tests and the benchmark share it)."""
+    return train(config)
+
+
 def trained(n_kv_heads: int = 2, seed: int = 0) -> Trained:
-    """:func:`train` with the default budget, computed once per process (the page and the tests share it)."""
-    return train(Config(n_kv_heads=n_kv_heads, seed=seed))
+    """The chapter's model: the default budget, ``n_kv_heads`` key/value heads (2: GQA), trained once per process."""
+    return trained_with(Config(n_kv_heads=n_kv_heads, seed=seed))
 
 
 # ----------------------------------------------------------------------------- measurements
@@ -371,3 +376,51 @@ def self_attention_weights(model: TinyTransformer, batch: Batch, layer: int = 0)
     n = x.shape[1]
     causal = torch.ones(n, n, dtype=torch.bool).tril()
     return torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+
+
+# ----------------------------------------------------------------------------- MHA vs GQA vs MQA
+
+
+def variant_name(n_heads: int, n_kv_heads: int) -> str:
+    """``"MHA"``, ``"MQA"`` or ``"GQA-<n_kv_heads>"``."""
+    if n_kv_heads == n_heads:
+        return "MHA"
+    return "MQA" if n_kv_heads == 1 else f"GQA-{n_kv_heads}"
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """One attention variant trained with the chapter's budget, and what it gives."""
+
+    variant: str
+    n_kv_heads: int
+    train_seconds: float
+    final_loss: float
+    accuracy: float  # held-out sentences translated exactly right (greedy, with the cache)
+    alignment: float  # last decoder layer's cross-attention, heads averaged
+    cache_bytes: int  # float32 KV cache of the decoder for ``batch`` sentences of ``seq_len`` tokens
+    tokens_per_s_cached: float
+    tokens_per_s_uncached: float
+
+
+def compare_variants(
+    kv_heads: tuple[int, ...] = (4, 2, 1), batch: int = 64, seq_len: int = 64, config: Config = Config(),
+) -> list[VariantRow]:
+    """Train one model per ``n_kv_heads`` with the same budget and measure each (decoding ``batch`` held-out
+    sentences for ``seq_len`` steps, on one thread)."""
+    rows = []
+    threads = torch.get_num_threads()
+    for kv in kv_heads:
+        run = trained_with(replace(config, n_kv_heads=kv))
+        test = encode_batch(run.test)
+        torch.set_num_threads(1)
+        try:
+            speeds = [decode_tokens_per_second(run.model, test.src[:batch], seq_len, c) for c in (True, False)]
+        finally:
+            torch.set_num_threads(threads)
+        rows.append(VariantRow(
+            variant_name(run.config.n_heads, kv), kv, run.seconds, run.losses[-1],
+            sentence_accuracy(run.model, run.test), layer_alignment(run.model, test)[-1],
+            cache_bytes(run.model, batch, seq_len), *speeds,
+        ))
+    return rows

@@ -230,3 +230,14 @@ def test_cache_bytes_follow_the_number_of_kv_heads() -> None:
     sizes = [tf.cache_bytes(tf.build_model(tf.Config(n_kv_heads=kv)), 1, 7) for kv in (4, 2, 1)]
     assert sizes[0] == 2 * 2 * 7 * 4 * 16 * 4  # K and V, 2 layers, 7 positions, 4 heads of 16 floats of 4 bytes
     assert sizes == [sizes[0], sizes[0] // 2, sizes[0] // 4]
+
+
+def test_the_benchmark_runs_and_its_cache_shrinks_with_the_kv_heads(capsys) -> None:
+    from benchmarks import tinyformer as bench
+
+    rows = bench.main(["--quick", "--batch", "4", "--seq-len", "3"])
+    assert [r.variant for r in rows] == ["MHA", "GQA-2", "MQA"]
+    assert [r.cache_bytes for r in rows] == [tf.cache_bytes(tf.build_model(tf.Config(n_kv_heads=k)), 4, 3)
+                                             for k in (4, 2, 1)]
+    assert all(r.tokens_per_s_cached > 0 and r.tokens_per_s_uncached > 0 for r in rows)
+    assert "GQA-2" in capsys.readouterr().out

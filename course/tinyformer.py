@@ -147,7 +147,7 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads)
         self.ff1, self.ff2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
-        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.norm1, self.norm2 = (nn.LayerNorm(d_model) for _ in range(2))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.norm1(x)
@@ -160,12 +160,13 @@ class TinyTransformer(nn.Module):
     """Encoder-decoder: token embeddings plus sinusoidal positions (chapter 3), ``n_layers`` encoder
     layers, ``n_layers`` decoder layers (``DecoderLayer``: GQA self-attention with a KV cache and
     multi-head cross-attention), a final LayerNorm on each side, and a linear map to target logits.
+    Source tokens equal to ``pad_id`` are hidden from attention.
     """
 
     def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, n_heads: int = 4, n_kv_heads: int = 2,
-                 n_layers: int = 2, d_ff: int = 128, max_positions: int = 128) -> None:
+                 n_layers: int = 2, d_ff: int = 128, max_positions: int = 128, pad_id: int = 0) -> None:
         super().__init__()
-        self.n_heads, self.n_kv_heads, self.n_layers = n_heads, n_kv_heads, n_layers
+        self.n_heads, self.n_kv_heads, self.n_layers, self.pad_id = n_heads, n_kv_heads, n_layers, pad_id
         self.src_embed = nn.Embedding(src_vocab, d_model)
         self.tgt_embed = nn.Embedding(tgt_vocab, d_model)
         positions = torch.as_tensor(sinusoidal_positions(max_positions, d_model), dtype=torch.float32)
@@ -178,7 +179,7 @@ class TinyTransformer(nn.Module):
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``src (batch, n_src)`` -> ``(memory (batch, n_src, d_model), memory_mask (batch, 1, n_src))``."""
-        mask = (src != PAD)[:, None, :]
+        mask = (src != self.pad_id)[:, None, :]  # (batch, 1, n_src): True = a real token
         x = self.src_embed(src) + self.positions[: src.shape[1]]
         for layer in self.encoder:
             x, _ = layer(x, mask)

@@ -89,10 +89,10 @@ class DecoderLayer(nn.Module):
         Returns:
             ``(output (batch, n_new, d_model), new_kv_cache, cross_weights (batch, n_heads, n_new, n_src))``.
         """
-        h, new_kv_cache = self.self_attn(self.norm1(x), kv_cache=kv_cache)  # causal over cache + new tokens
-        x = x + h
-        h, cross_weights = self.cross_attn(self.norm2(x), memory, memory, memory_mask)
-        x = x + h
+        attended, new_kv_cache = self.self_attn(self.norm1(x), kv_cache=kv_cache)  # causal over cache + new
+        x = x + attended
+        crossed, cross_weights = self.cross_attn(self.norm2(x), memory, memory, memory_mask)
+        x = x + crossed
         x = x + self.ff2(torch.relu(self.ff1(self.norm3(x))))
         return x, new_kv_cache, cross_weights
 

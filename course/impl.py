@@ -46,6 +46,8 @@ NAMES = (
     "kv_cache_bytes",
     "mha_to_gqa",
     "tiled_attention",
+    "DecoderLayer",
+    "greedy_decode",
 )
 __all__ = [*NAMES, "SOURCE", "source_of", "triton_flash"]
 

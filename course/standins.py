@@ -367,3 +367,65 @@ def tiled_attention(
         block = F.scaled_dot_product_attention(Q[..., rows, :], K, V, attn_mask=allowed)
         blocks.append(torch.where(allowed.any(dim=-1)[:, None], block, 0.0))  # no visible key: zeros, not NaN
     return torch.cat(blocks, dim=-2) if blocks else Q.new_zeros((*leading, 0, V.shape[-1]))
+
+
+# ----------------------------------------------------------------------------- chapter 7 (PyTorch)
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm decoder layer: GQA self-attention with a KV cache, multi-head cross-attention, feed-forward.
+
+    Submodules ``self_attn``, ``cross_attn``, ``ff1``, ``ff2``, ``norm1``-``norm3`` (the reference's names).
+    ``forward(x (batch, n_new, d_model), memory (batch, n_src, d_model), memory_mask=None, kv_cache=None)``
+    returns ``(output (batch, n_new, d_model), new_kv_cache, cross_weights (batch, n_heads, n_new, n_src))``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, d_ff: int) -> None:
+        super().__init__()
+        _check_heads(d_model, n_heads, n_kv_heads)
+        if d_ff <= 0:
+            raise ValueError(f"d_ff must be > 0, got {d_ff}")
+        self.d_model = d_model
+        self.add_module("self_attn", GroupedQueryAttention(d_model, n_heads, n_kv_heads))
+        self.add_module("cross_attn", MultiHeadAttention(d_model, n_heads))
+        _linear_layers(self, {"ff1": (d_model, d_ff), "ff2": (d_ff, d_model)}, bias=True)
+        for name in ("norm1", "norm2", "norm3"):
+            self.add_module(name, nn.LayerNorm(d_model))
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> tuple[torch.Tensor, KVCache, torch.Tensor]:
+        if x.ndim != 3 or memory.ndim != 3 or x.shape[-1] != self.d_model or memory.shape[-1] != self.d_model:
+            raise ValueError(f"x and memory must be (batch, seq, d_model={self.d_model}), got shapes "
+                             f"{_shape(x)} and {_shape(memory)}")
+        attended, new_cache = self.self_attn(self.norm1(x), kv_cache=kv_cache)
+        x = attended + x
+        queries = self.norm2(x)
+        crossed, weights = self.cross_attn(queries, memory, memory, mask=memory_mask)
+        x = crossed + x
+        hidden = F.relu(self.ff1(self.norm3(x)))
+        return self.ff2(hidden) + x, new_cache, weights
+
+
+@torch.no_grad()
+def greedy_decode(
+    model: nn.Module, src: torch.Tensor, bos_id: int, max_len: int, use_cache: bool = True
+) -> torch.Tensor:
+    """``(batch, max_len)`` tokens: start from ``bos_id``, append the argmax of the last logits ``max_len`` times.
+
+    ``model`` offers ``encode(src) -> (memory, memory_mask)`` and ``decode(tokens, memory, memory_mask,
+    kv_caches=None) -> (logits, new_kv_caches)``; with ``use_cache`` only the newest token is decoded.
+    """
+    if src.ndim != 2 or max_len < 0:
+        raise ValueError(f"need src (batch, n_src) and max_len >= 0, got shape {_shape(src)} and max_len={max_len}")
+    memory, memory_mask = model.encode(src)
+    out = src.new_full((src.shape[0], max_len + 1), bos_id)
+    caches = None
+    for step in range(1, max_len + 1):
+        if use_cache:
+            logits, caches = model.decode(out[:, step - 1 : step], memory, memory_mask, caches)
+        else:
+            logits = model.decode(out[:, :step], memory, memory_mask)[0]
+        out[:, step] = torch.argmax(logits[:, -1], dim=-1)
+    return out[:, 1:]

@@ -13,6 +13,9 @@ For every exercise ``<id>`` (one folder ``grader/exercises/<id>/`` each, found b
      may only call what the notebook defines, so the release holds no reference code at all.
    - ``helpers: [name, ...]`` -- the same for earlier chapters' functions that this chapter needs
      (students paste their own); not graded; the grader uses the reference while it checks.
+   - ``given: [name, ...]`` -- code the notebook hands to students whole (a model to run their
+     functions on): the source of each name (``checks.REFERENCES`` or ``solutions``) in a locked cell,
+     with no solution region; not graded; while it checks, the grader uses it like a helper.
    - ``grade: name`` + ``points: n`` -- a grade cell (``grade_id`` from
      :func:`grader.engine.verdict.grade_id`). In the notebook it runs the visible test
      ``test_<name>()``; at grading time the grader replaces its outputs by the verdict of the hidden
@@ -188,6 +191,13 @@ def build_source(assignment: str) -> nbformat.NotebookNode:
             source = "\n\n\n".join(([prefix] if prefix else []) + parts)
             grade_id = ("answer-" if key == "inject" else "helpers-") + "-".join(names)
             new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=True, grade=False, locked=False)
+        elif "given" in meta:
+            names = _names(meta["given"])
+            parts = [ref.student_source(exercise.reference(n)) for n in names]
+            prefix = cell.source.strip()
+            source = "\n\n\n".join(([prefix] if prefix else []) + parts)
+            grade_id = "given-" + "-".join(names)
+            new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=False, grade=False, locked=True)
         elif "solution" in meta:
             source = cell.source
             grade_id = "answer-" + meta["solution"]

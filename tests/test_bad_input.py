@@ -15,10 +15,12 @@ import pytest
 import torch
 
 from solutions import (
+    DecoderLayer,
     GroupedQueryAttention,
     MultiHeadAttention,
     apply_rope,
     cross_attention,
+    greedy_decode,
     hard_lookup,
     merge_heads,
     mha_to_gqa,
@@ -52,6 +54,7 @@ def mentions_all(*fragments: object) -> str:
 
 _mha = MultiHeadAttention(8, 2)
 _gqa = GroupedQueryAttention(8, 4, 2)  # head_dim 2, n_rep 2
+_dec = DecoderLayer(8, 4, 2, 16)
 
 CASES: list[tuple[str, str, Callable[[], object], tuple[object, ...]]] = [
     # chapter 1
@@ -121,6 +124,14 @@ CASES: list[tuple[str, str, Callable[[], object], tuple[object, ...]]] = [
     ("ch6", "Q and K d_k differ", lambda: tiled_attention(t(2, 3, 4), t(2, 5, 3), t(2, 5, 6)), ((2, 3, 4), (2, 5, 3))),
     ("ch6", "K and V n_k differ", lambda: tiled_attention(t(3, 4), t(5, 4), t(6, 4)), ((5, 4), (6, 4))),
     ("ch6", "block_size 0", lambda: tiled_attention(t(3, 4), t(5, 4), t(5, 4), block_size=0), ("block_size", 0)),
+    # chapter 7
+    ("ch7", "DecoderLayer: n_kv_heads does not divide n_heads", lambda: DecoderLayer(8, 4, 3, 16), (3, 4)),
+    ("ch7", "DecoderLayer: d_ff 0", lambda: DecoderLayer(8, 4, 2, 0), ("d_ff", 0)),
+    ("ch7", "DecoderLayer: x last dim != d_model", lambda: _dec(t(1, 3, 6), t(1, 5, 8)), ((1, 3, 6), 8)),
+    ("ch7", "DecoderLayer: memory not 3-D", lambda: _dec(t(1, 3, 8), t(5, 8)), ((5, 8), "memory")),
+    ("ch7", "DecoderLayer: batch differs", lambda: _dec(t(2, 3, 8), t(1, 5, 8)), ((2, 3, 8), (1, 5, 8))),
+    ("ch7", "greedy_decode: src not 2-D", lambda: greedy_decode(None, t(5), 1, 3), ((5,), "src")),
+    ("ch7", "greedy_decode: max_len < 0", lambda: greedy_decode(None, t(1, 5), 1, -1), ("max_len", -1)),
 ]
 
 

@@ -232,6 +232,36 @@ def test_tiled_attention(dtype, causal: bool) -> None:
                            f"n_q={n_q} n_k={n_k} block={block} causal={causal}")
 
 
+@pytest.mark.parametrize("n_kv_heads", (4, 2, 1))
+def test_decoder_layer_full_and_cached(n_kv_heads: int) -> None:
+    rng = np.random.default_rng(6)
+    ref = solutions.DecoderLayer(16, 4, n_kv_heads, 24).double()
+    ours = standins.DecoderLayer(16, 4, n_kv_heads, 24).double()
+    ours.load_state_dict(ref.state_dict())  # same submodule names, same shapes
+    x, memory = torch.as_tensor(rand(rng, 2, 5, 16)), torch.as_tensor(rand(rng, 2, 7, 16))
+    mask = torch.as_tensor(random_mask(rng, 2, 1, 7, blocked_row=False))
+    with torch.no_grad():
+        out, cache, cross = ours(x, memory, mask)
+        ref_out, ref_cache, ref_cross = ref(x, memory, mask)
+        assert_pairs_close((out, *cache, cross), (ref_out, *ref_cache, ref_cross), np.float64, "full forward")
+        step_cache, steps = None, []
+        for t in range(5):
+            y, step_cache, _ = ours(x[:, t : t + 1], memory, mask, kv_cache=step_cache)
+            steps.append(y)
+        assert_close(torch.cat(steps, dim=1), ref_out, np.float64, "cached decoding")
+
+
+def test_greedy_decode_gives_the_reference_tokens() -> None:
+    from course import tinyformer
+
+    model = tinyformer.build_model(tinyformer.Config(seed=3)).eval()
+    src = tinyformer.encode_batch(tinyformer.all_sentences()[::4001]).src
+    with torch.no_grad():
+        for use_cache in (True, False):
+            ours = standins.greedy_decode(model, src, tinyformer.BOS, 9, use_cache=use_cache)
+            assert torch.equal(ours, solutions.greedy_decode(model, src, tinyformer.BOS, 9, use_cache=use_cache))
+
+
 # ----------------------------------------------------------------------------- dispatch and bad input
 
 
@@ -251,6 +281,8 @@ CASES = {
     "kv_cache_bytes": test_kv_cache_bytes,
     "mha_to_gqa": test_mha_to_gqa_gives_the_reference_conversion,
     "tiled_attention": test_tiled_attention,
+    "DecoderLayer": test_decoder_layer_full_and_cached,
+    "greedy_decode": test_greedy_decode_gives_the_reference_tokens,
 }
 
 

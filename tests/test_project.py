@@ -45,11 +45,13 @@ def test_every_requirement_is_pinned_and_the_stack_is_right():
     assert norm["nbgrader"].startswith("0.9.")
 
 
-def test_toc_lists_the_six_chapters_in_order():
+def test_toc_lists_the_seven_chapters_in_order_each_with_its_exercise():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    chapters = [f for f in files if re.fullmatch(r"book/ch\d_\w+", f)]
-    assert [int(f[len("book/ch")]) for f in chapters] == [1, 2, 3, 4, 5, 6]
+    entries = [c for part in toc["parts"] for c in part["chapters"] if re.fullmatch(r"book/ch\d_\w+", c["file"])]
+    assert [int(c["file"][len("book/ch")]) for c in entries] == [1, 2, 3, 4, 5, 6, 7]
+    for c in entries:
+        (section,) = c["sections"]
+        assert re.fullmatch(rf"grader/release/(ch{c['file'][len('book/ch')]}-[\w-]+)/\1", section["file"]), section
 
 
 def test_no_build_output_or_copies_committed():

@@ -93,11 +93,13 @@ class Exercise:
 
     @cached_property
     def helpers(self) -> tuple[str, ...]:
-        """Earlier chapters' functions the notebook asks the student to paste (not graded here)."""
+        """Earlier chapters' functions the notebook asks the student to paste, and code it gives whole
+        (``given:`` cells); none of them graded here."""
         names: list[str] = []
         for c in self.cells:
-            value = c.metadata.get("helpers", [])
-            names += [value] if isinstance(value, str) else list(value)
+            for key in ("helpers", "given"):
+                value = c.metadata.get(key, [])
+                names += [value] if isinstance(value, str) else list(value)
         return tuple(names)
 
     @property
@@ -139,7 +141,7 @@ class Exercise:
             ref.course_names_used(self.reference(name), self.course_names)
         imported = set()
         for cell in self.cells:
-            if cell.cell_type != "code" or "inject" in cell.metadata or "helpers" in cell.metadata:
+            if cell.cell_type != "code" or {"inject", "helpers", "given"} & set(cell.metadata):
                 continue
             try:
                 tree = ast.parse(cell.source)

@@ -171,3 +171,17 @@ def test_self_check_prints_one_line_per_function(capsys: pytest.CaptureFixture[s
         "  FAIL  broken (1 point): raised ValueError: bad shape",
         "Visible tests pass for 1 of 4 functions (2 of 7 points).",
     ]
+
+
+def test_given_code_is_handed_over_whole_and_locked() -> None:
+    """A ``given:`` cell (chapter 7's model) holds the code itself, locked, in the release too."""
+    from grader.engine import reference as ref
+
+    exercise = registry.exercise("ch7-transformer")
+    release = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in _cells(generate.release_path(exercise.id))}
+    cell = release["given-EncoderLayer-TinyTransformer"]
+    assert cell.metadata["nbgrader"]["locked"] and not cell.metadata["nbgrader"]["solution"]
+    for name in ("EncoderLayer", "TinyTransformer"):
+        assert ref.student_source(exercise.reference(name)) in cell.source
+        assert name in exercise.helpers, "the grader installs given code like a helper while it checks"
+    assert "NotImplementedError" not in cell.source

@@ -23,6 +23,7 @@ FIGURE_FLOORS = {
     "book/ch4_multihead": 3,  # one vs four heads, split/merge diagram, parameters vs heads
     "book/ch5_gqa": 3,  # KV-cache size vs length (7B/70B), grouping diagram, conversion error
     "book/ch6_tiled": 3,  # online softmax, tiling diagram, live time/memory curves
+    "book/ch7_transformer": 3,  # loss curve, cross-attention before/after beside the alignment, decoder heads
 }
 
 

@@ -28,6 +28,7 @@ INTERACTIVE_PAGES = {
     "book/ch1_lookup": 1,  # temperature slider: weights and the mixed colour
     "book/ch2_sdpa": 1,  # masks: none / causal / padding / both, hover = query, key, weight
     "book/ch4_multihead": 1,  # attention viewer over the hand-set heads
+    "book/ch7_transformer": 1,  # per-layer/per-head cross-attention viewer of the trained model
 }
 
 

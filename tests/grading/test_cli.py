@@ -126,7 +126,7 @@ def test_parallel_grades_equal_serial_stock_nbgrader(graded):
     assert grades == cell_grades(stock)
     assert grades[("correct", "test-add")] == 2 and grades[("correct", "test-mul")] == 1
     assert grades[("wrong", "test-add")] == 0 and grades[("half", "test-mul")] == 0
-    scores = {s: float(r["score"]) for s, r in read_csv(cli / "grades.csv").items()}
+    scores = {s: float(r["score"]) for s, r in read_csv(cli / "course-grades.csv").items()}
     assert scores == {k: float(synthetic.KINDS[k][0]) for k in KINDS}
 
 
@@ -138,7 +138,7 @@ def test_summary_csv_and_feedback_name_the_mistake(graded):
     assert "tiny: 4 submissions, 4 graded, mean 1.50 / 3" in out
     assert "test-add    mean  1.00 / 2" in out
     assert "1 x add looks wrong [mistake: add-subtracts]: your add subtracts instead of adding" in out
-    rows = read_csv(cli / "grades.csv")
+    rows = read_csv(cli / "course-grades.csv")
     assert rows["wrong"]["mistakes"] == (
         "test-add: add looks wrong [mistake: add-subtracts]: your add subtracts instead of adding"
     )
@@ -152,10 +152,10 @@ def test_summary_csv_and_feedback_name_the_mistake(graded):
 @pytest.mark.slow
 def test_regrading_is_idempotent(graded):
     cli, _, _ = graded
-    before = (cli / "grades.csv").read_bytes()
+    before = (cli / "course-grades.csv").read_bytes()
     grades = cell_grades(cli)
     run_cli(cli, "grade", A, "--jobs", "2")
-    assert (cli / "grades.csv").read_bytes() == before
+    assert (cli / "course-grades.csv").read_bytes() == before
     assert cell_grades(cli) == grades
     with sqlite3.connect(cli / "gradebook.db") as db:
         assert db.execute("select count(*) from submitted_assignment").fetchone()[0] == len(KINDS)
@@ -179,7 +179,7 @@ def test_shards_graded_apart_merge_into_the_same_grades(graded, tmp_path):
     assert "merged 4 submissions" in res.stdout
     assert cell_grades(course) == cell_grades(cli)
     assert (course / "feedback" / "wrong" / A / f"{A}.html").exists()
-    csv_once = (course / "grades.csv").read_bytes()
+    csv_once = (course / "course-grades.csv").read_bytes()
     run_cli(course, "merge", *shards, "--into", str(course))  # merging twice changes nothing
-    assert (course / "grades.csv").read_bytes() == csv_once
+    assert (course / "course-grades.csv").read_bytes() == csv_once
     assert cell_grades(course) == cell_grades(cli)

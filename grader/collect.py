@@ -12,7 +12,8 @@ the course directory, and on screen):
 - ``imported``: the student's submission, saved under the assignment's notebook name whatever it was
   called (a file that is not valid notebook JSON is imported too and graded 0 with a message);
 - ``superseded``: another notebook of a student who has a newer one: the newest wins, by Canvas's
-  re-upload number (``-1``, ``-2``), then the assignment's own file name, then the file's time;
+  re-upload number (``-1``, ``-2``), then the file's time (Moodle's zip keeps each file's time), then
+  the assignment's own file name;
 - ``skipped``: a file that is not a notebook, or whose name does not say who sent it;
 - ``ignored``: what zip tools add (``__MACOSX/``, ``.DS_Store``).
 
@@ -111,9 +112,9 @@ def _to_utc(local: dt.datetime, timezone: str) -> dt.datetime:
 
 
 def _choose(expected: str, notebooks: list[Entry]) -> Entry:
-    """The newest notebook: Canvas's re-upload number, then the assignment's own name, then the time."""
-    return max(notebooks, key=lambda e: (attempt(e.filename) if e.lms == "canvas" else 0,
-                                          base_name(e.filename) == expected, e.time or dt.datetime.min, e.filename))
+    """The newest notebook: Canvas's re-upload number, then the file's time, then the assignment's own name."""
+    return max(notebooks, key=lambda e: (attempt(e.filename) if e.lms == "canvas" else 0, e.time or dt.datetime.min,
+                                          base_name(e.filename) == expected, e.filename))
 
 
 def import_submissions(
@@ -181,6 +182,8 @@ def import_submissions(
         if e.junk:
             report.files.append(FileOutcome(e.path, "", "", "", "ignored", "added by the zip tool, not a submission"))
             continue
+        if kind != "plain" and e.lms == "plain":  # in an LMS download, a name without the LMS's pattern
+            e.lms_id = ""
         if not e.lms_id:
             report.files.append(FileOutcome(e.path, "", "", e.name, "skipped",
                                             "the file name does not say which student sent it"))

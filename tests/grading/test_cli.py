@@ -19,7 +19,8 @@ import nbformat
 import pytest
 
 from grader import synthetic
-from grader.collect import identify, import_submissions
+from grader.collect import import_submissions
+from grader.lms import classify
 
 A = synthetic.ASSIGNMENT
 PY = sys.executable
@@ -55,17 +56,27 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("doejane_12345_67890_ch2-sdpa.ipynb", ("doejane", "ch2-sdpa.ipynb")),
-        ("doejane_LATE_12345_67890_ch2-sdpa-1.ipynb", ("doejane", "ch2-sdpa-1.ipynb")),
-        ("Jane Doe_4242_assignsubmission_file_/my notebook.ipynb", ("jane-doe", "my notebook.ipynb")),
-        ("submissions/alice/ch2-sdpa.ipynb", ("alice", "ch2-sdpa.ipynb")),
-        ("Bob.Smith.ipynb", ("bob-smith", "Bob.Smith.ipynb")),
-        ("__MACOSX/._alice.ipynb", None),
-        ("alice/notes.txt", None),
+        ("doejane_12345_67890_ch2-sdpa.ipynb", ("canvas", "12345", "doejane", "ch2-sdpa.ipynb", False)),
+        ("doejane_LATE_12345_67890_ch2-sdpa-1.ipynb", ("canvas", "12345", "doejane", "ch2-sdpa-1.ipynb", True)),
+        ("王芳_777_888_ch2-sdpa.ipynb", ("canvas", "777", "王芳", "ch2-sdpa.ipynb", False)),
+        ("Jane Doe_4242_assignsubmission_file_/my notebook.ipynb",
+         ("moodle", "4242", "Jane Doe", "my notebook.ipynb", False)),
+        ("Анна Иванова_31_assignsubmission_file_/a_1_2_b.ipynb", ("moodle", "31", "Анна Иванова", "a_1_2_b.ipynb",
+                                                                  False)),
+        ("submissions/alice/ch2-sdpa.ipynb", ("plain", "alice", "alice", "ch2-sdpa.ipynb", False)),
+        ("Bob.Smith.ipynb", ("plain", "bob-smith", "Bob.Smith", "Bob.Smith.ipynb", False)),
+        ("李娜.ipynb", ("plain", "李娜", "李娜", "李娜.ipynb", False)),
+        ("alice/notes.txt", ("plain", "alice", "alice", "notes.txt", False)),
     ],
 )
-def test_identify_lms_names(path, expected):
-    assert identify(path.split("/")) == expected
+def test_classify_lms_names(path, expected):
+    e = classify(path)
+    assert (e.lms, e.lms_id, e.name, e.filename, e.late) == expected and not e.junk
+
+
+@pytest.mark.parametrize("path", ["__MACOSX/._alice.ipynb", "x/.DS_Store", "._doejane_1_2_a.ipynb"])
+def test_zip_tool_junk_is_recognised(path):
+    assert classify(path).junk
 
 
 def test_import_zip_and_folder(tmp_path):
@@ -73,28 +84,31 @@ def test_import_zip_and_folder(tmp_path):
     zpath = tmp_path / "canvas.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("doejane_11_21_ch2-sdpa.ipynb", good)
-        zf.writestr("roesam_12_22_Untitled.ipynb", good)
-        zf.writestr("roesam_LATE_12_23_ch2-sdpa.ipynb", good)  # the exact name wins over the other
+        same_time = (2026, 10, 5, 12, 0, 0)  # the assignment's own name wins between files of the same time
+        zf.writestr(zipfile.ZipInfo("roesam_12_22_Untitled.ipynb", same_time), good)
+        zf.writestr(zipfile.ZipInfo("roesam_LATE_12_23_ch2-sdpa.ipynb", same_time), good)
         zf.writestr("brokenbob_13_24_ch2-sdpa.ipynb", "{not json")
         zf.writestr("__MACOSX/._doejane_11_21_ch2-sdpa.ipynb", "junk")
     course = tmp_path / "course"
     report = import_submissions(zpath, course, "ch2-sdpa")
-    assert sorted(report.imported) == ["brokenbob", "doejane", "roesam"]
+    assert sorted(report.imported) == ["11", "12", "13"]
     for student in report.imported:
         assert (course / "submitted" / student / "ch2-sdpa" / "ch2-sdpa.ipynb").exists()
-    notes = "\n".join(report.notes)
-    assert "roesam: 2 notebooks, kept ch2-sdpa.ipynb, ignored Untitled.ipynb" in notes
-    assert "brokenbob: ch2-sdpa.ipynb is not a valid notebook" in notes
+    outcomes = {o.file: (o.student, o.outcome, o.reason) for o in report.files}
+    assert outcomes["roesam_12_22_Untitled.ipynb"] == ("12", "superseded", "older than ch2-sdpa.ipynb, which is graded")
+    assert "not a valid notebook" in outcomes["brokenbob_13_24_ch2-sdpa.ipynb"][2]
+    assert outcomes["__MACOSX/._doejane_11_21_ch2-sdpa.ipynb"][1] == "ignored"
+    assert len(outcomes) == 5 and not report.problems
     # importing again replaces, never duplicates
     import_submissions(zpath, course, "ch2-sdpa")
-    assert sorted(p.name for p in (course / "submitted").iterdir()) == ["brokenbob", "doejane", "roesam"]
+    assert sorted(p.name for p in (course / "submitted").iterdir()) == ["11", "12", "13"]
     # a folder of <student>.ipynb files, with a misnamed upload renamed to the assignment's name
     folder = tmp_path / "folder"
     folder.mkdir()
     (folder / "carol.ipynb").write_text(good)
     report = import_submissions(folder, course, "ch2-sdpa")
     assert report.imported == {"carol": course / "submitted" / "carol" / "ch2-sdpa" / "ch2-sdpa.ipynb"}
-    assert "carol: carol.ipynb saved as ch2-sdpa.ipynb" in report.notes
+    assert [(o.outcome, o.reason) for o in report.files] == [("imported", "saved as ch2-sdpa.ipynb")]
 
 
 # --- grading ------------------------------------------------------------------------------------
@@ -172,7 +186,8 @@ def test_shards_graded_apart_merge_into_the_same_grades(graded, tmp_path):
     run_cli(course, "grade", A, "--shard", "0/2", "--out", str(tmp_path / "s0"), "--jobs", "1")
     run_cli(course, "grade", A, "--shard", "1/2", "--out", str(tmp_path / "s1"), "--jobs", "1")
     assert sorted(p.name for p in course.iterdir()) == [
-        ".grading-secret", "exercises", "nbgrader_config.py", "release", "source", "submitted"
+        ".grading-secret", "exercises", "lms-import-tiny.csv", "lms-roster.csv", "nbgrader_config.py", "release",
+        "source", "submitted",
     ]
     shards = [str(tmp_path / "s0"), str(tmp_path / "s1")]
     res = run_cli(course, "merge", *shards, "--into", str(course))

@@ -58,7 +58,7 @@ def check_assignments(course: Path, wanted: list[str]) -> list[str]:
     if unknown:
         hints = []
         for a in unknown:
-            close = difflib.get_close_matches(a, known, n=1)
+            close = difflib.get_close_matches(a, known, n=1, cutoff=0.5)
             hints.append(f"{a!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise UsageError(f"unknown assignment {', '.join(hints)}: the assignments of {course} are "
                          f"{', '.join(known) or 'none (its source/ folder is empty)'}")
@@ -315,8 +315,10 @@ def cmd_merge(args) -> int:
 
 def cmd_report(args) -> int:
     course = resolve_course(args.course_dir)
-    if not (course / "gradebook.db").exists():
-        raise UsageError(f"{course} has no gradebook yet: import and grade first")
+    from grader.report import read_rows
+
+    if not (course / "gradebook.db").exists() or not any(r.submitted for r in read_rows(course)):
+        raise UsageError(f"nothing graded yet in {course}: import and grade first")
     _finish(course, {}, Path(args.csv) if args.csv else None, None)
     return 0
 

@@ -56,6 +56,9 @@ def write_return(course: Path, assignment: str, lms: str | None = None, column: 
     course = Path(course)
     if not (course / "gradebook.db").exists():
         raise LMSError(f"{course} has no gradebook yet: import and grade {assignment} first")
+    rows = {r.student: r for r in read_rows(course) if r.assignment == assignment}
+    if not any(r.submitted for r in rows.values()):
+        raise LMSError(f"nothing graded for {assignment} yet: run `python -m grader grade {assignment}` first")
     roster = load_roster(course)
     kinds = sorted({p.lms for p in roster.values() if p.lms in ("canvas", "moodle")})
     if lms is None:
@@ -64,9 +67,6 @@ def write_return(course: Path, assignment: str, lms: str | None = None, column: 
                            "canvas or --lms moodle (students are matched on their LMS id, so import the LMS's "
                            "download or roster first)")
         lms = kinds[0]
-    rows = {r.student: r for r in read_rows(course) if r.assignment == assignment}
-    if not any(r.submitted for r in rows.values()):
-        raise LMSError(f"nothing graded for {assignment} yet: run `python -m grader grade {assignment}` first")
     people = {s: p for s, p in roster.items() if p.lms == lms}
     if not people:
         raise LMSError(f"no student of {course / 'lms-roster.csv'} has a {lms} id: import the {lms} download "

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,8 +192,8 @@ def import_submissions(
         p = person_for(e.lms, e.lms_id, e.name)
         if e.lms == "canvas" and not p.sortable:
             p.sortable = e.name
-        if e.lms == "moodle" and not p.folder:
-            p.folder = e.folder
+        if e.lms == "moodle":  # the feedback upload wants the folder of the file submission plugin
+            p.folder = re.sub(r"_assignsubmission_[a-z]+_?$", "_assignsubmission_file_", e.folder)
         if not e.filename.lower().endswith(".ipynb"):
             report.files.append(FileOutcome(e.path, p.student, p.lms_id, p.name, "skipped",
                                             f"{e.filename} is not a notebook (.ipynb)"))

@@ -102,23 +102,22 @@ def write_timestamp(folder: Path, when: dt.datetime) -> None:
 
 
 def apply_term(course: Path, assignment: str, students: dict[str, list[str]]) -> None:
-    """Write the assignment's due date into the gradebook and each student's extension into their
-    submission (``students``: student id -> the keys its extension may be listed under). The assignment
-    must already be in the gradebook (``grader.cli.ensure_generated``)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    """Write the assignment's due date (when the config has one) into the gradebook and the extension of
+    each of ``students`` that the config lists into their submission (``students``: student id -> the keys
+    its extension may be listed under: student id, LMS id). The assignment must already be in the
+    gradebook (``grader.cli.ensure_generated``)."""
+    from nbgrader.api import Gradebook
 
     ensure_tools_on_path()
     calendar = term(course)
     text = calendar.due_dates.get(assignment)
     with Gradebook(db_url(course)) as gb:
-        gb.update_or_create_assignment(assignment, duedate=parse_time(text) if text else None)
+        if text:  # without one in the config, a due date set with stock `nbgrader db assignment` stays
+            gb.update_or_create_assignment(assignment, duedate=parse_time(text))
         ext = calendar.extensions.get(assignment, {})
         for student, keys in students.items():
-            days = next((float(ext[k]) for k in keys if k in ext), 0.0)
-            try:
-                gb.find_submission(assignment, student)
-            except MissingEntry:
-                if not days:
-                    continue
+            days = next((float(ext[k]) for k in keys if k in ext), None)
+            if days is None:
+                continue
             gb.update_or_create_student(student)
-            gb.update_or_create_submission(assignment, student, extension=dt.timedelta(days=days) if days else None)
+            gb.update_or_create_submission(assignment, student, extension=dt.timedelta(days=days))

@@ -269,15 +269,16 @@ def moodle_download(course: Path, downloads: Path) -> list[str]:
     downloads.mkdir(parents=True, exist_ok=True)
     names = []
     with zipfile.ZipFile(downloads / "moodle.zip", "w") as zf:
+        # an online text next to the file submission (first in the zip: the feedback goes to the file folder)
+        entry = "Eve Adams_1234565_assignsubmission_onlinetext_/onlinetext.html"
+        zf.writestr(entry, "<p>see my notebook</p>")
+        names.append(entry)
         for pid, (name, files) in MOODLE_CLASS.items():
             for filename, kind, hours in files:
                 entry = f"{name}_{pid}_assignsubmission_file_/{filename}"
                 local = (DUE + dt.timedelta(hours=hours)).timetuple()[:6]
                 zf.writestr(zipfile.ZipInfo(entry, local), notebook(course, kind))
                 names.append(entry)
-        entry = "Eve Adams_1234565_assignsubmission_onlinetext_/onlinetext.html"
-        zf.writestr(entry, "<p>see my notebook</p>")
-        names.append(entry)
     with open(downloads / "worksheet.csv", "w", newline="", encoding="utf-8-sig") as f:
         w = csv.writer(f)
         w.writerow(MOODLE_COLUMNS)

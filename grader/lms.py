@@ -213,8 +213,8 @@ def read_roster(path: Path) -> tuple[str, list[Person], list[str]]:
     people: list[Person] = []
     if {"Student", "ID"} <= set(header):
         for row in rows:
-            if not row.get("ID") or row.get("Student", "").strip() in ("Points Possible", ""):
-                continue
+            if not row.get("ID") or row.get("Student", "").strip() in ("Points Possible", "", "Student, Test"):
+                continue  # the points row, and Canvas's own "Test Student" (Student View)
             if not row["ID"].isdigit():
                 raise LMSError(f"{path}: Canvas ID {row['ID']!r} of {row.get('Student')!r} is not a number")
             people.append(Person("", "canvas", row["ID"], name=row["Student"], email="",

@@ -403,6 +403,7 @@ def test_misuse_is_a_clear_error(course, tmp_path):
     assert_error(cli(tmp_path, *c, "return", A), "nothing graded for tiny yet")
     assert_error(cli(tmp_path, *c, "report"), "nothing graded yet")
     assert_error(cli(tmp_path, "--course-dir", str(tmp_path), "grade"), "is not an nbgrader course directory")
+    assert_error(cli(tmp_path, "merge", str(tmp_path), "--into", str(course)), "is not a shard directory")
     # from a folder that is not a course (and has none in grader/), nothing is graded anywhere else
     assert_error(cli(tmp_path, "grade"), "no nbgrader course in", "--course-dir")
     assert_error(cli(tmp_path, *c, "import", str(good), "--assignment", A, "--roster", str(good)),
@@ -425,7 +426,8 @@ def test_corrupt_and_empty_downloads(tmp_path):
 def test_rosters_of_each_lms(tmp_path):
     canvas = tmp_path / "canvas.csv"
     canvas.write_text("Student,ID,SIS User ID,SIS Login ID,Section,Ch 2 (4711)\n    Points Possible,,,,,3\n"
-                      "\"Wang, Fang\",1,S1,l1,A,\n\"Wang, Fang\",2,S2,l2,A,\n", encoding="utf-8-sig")
+                      "\"Wang, Fang\",1,S1,l1,A,\n\"Wang, Fang\",2,S2,l2,A,\n\"Student, Test\",9,,,A,\n",
+                      encoding="utf-8-sig")
     lms, people, _ = read_roster(canvas)
     assert lms == "canvas" and [(p.lms_id, p.name, p.sis_user_id) for p in people] == [
         ("1", "Wang, Fang", "S1"), ("2", "Wang, Fang", "S2")]

@@ -179,6 +179,7 @@ def import_submissions(
 
     expected = f"{assignment}.ipynb"
     by_student: dict[str, list[Entry]] = {}
+    raw_names: dict[str, str] = {}  # student id -> the name in the download it was first made from
     for e in entries:
         if e.junk:
             report.files.append(FileOutcome(e.path, "", "", "", "ignored", "added by the zip tool, not a submission"))
@@ -197,6 +198,11 @@ def import_submissions(
         if not e.filename.lower().endswith(".ipynb"):
             report.files.append(FileOutcome(e.path, p.student, p.lms_id, p.name, "skipped",
                                             f"{e.filename} is not a notebook (.ipynb)"))
+            continue
+        first = raw_names.setdefault(p.student, e.name)
+        if e.lms == "plain" and e.name != first:  # "Bob Smith.ipynb" and "bob-smith.ipynb": two people?
+            report.files.append(FileOutcome(e.path, p.student, p.lms_id, e.name, "skipped",
+                                            f"its name gives the same student id as {first!r}: rename one of them"))
             continue
         by_student.setdefault(p.student, []).append(e)
 

@@ -109,6 +109,12 @@ def test_import_zip_and_folder(tmp_path):
     report = import_submissions(folder, course, "ch2-sdpa")
     assert report.imported == {"carol": course / "submitted" / "carol" / "ch2-sdpa" / "ch2-sdpa.ipynb"}
     assert [(o.outcome, o.reason) for o in report.files] == [("imported", "saved as ch2-sdpa.ipynb")]
+    # two names that give the same id are never merged into one student silently
+    (folder / "Carol.ipynb").write_text(good)
+    report = import_submissions(folder, course, "ch2-sdpa")
+    assert list(report.imported) == ["carol"]
+    assert [(o.file, o.outcome) for o in report.problems] == [("carol.ipynb", "skipped")]
+    assert "same student id as 'Carol'" in report.problems[0].reason
 
 
 # --- grading ------------------------------------------------------------------------------------

@@ -240,6 +240,11 @@ def cmd_grade(args) -> int:
             check_available()
         except SandboxUnavailable as err:
             raise SystemExit(f"error: {err}") from None
+    if args.student:  # an LMS id stands for its student (a pseudonym when grading anonymously)
+        from grader.lms import load_roster
+
+        by_lms_id = {p.lms_id: s for s, p in load_roster(course).items()}
+        args.student = [s if (course / "submitted" / s).is_dir() else by_lms_id.get(s, s) for s in args.student]
     tasks, messages = find_tasks(course, assignments, args.student)
     check_tasks(course, assignments, bool(args.assignments), args.student or [], tasks)
     if args.shard:

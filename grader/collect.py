@@ -274,7 +274,7 @@ def record_students(course: Path, students: list[str]) -> None:
                 continue
             first, last = split_name(p.name)
             gb.update_or_create_student(student, first_name=first, last_name=last, email=p.email or None,
-                                        lms_user_id=p.lms_id)
+                                        lms_user_id=p.lms_id if p.lms in ("canvas", "moodle") else None)
 
 
 __all__ = ["ROSTER_FILE", "ImportReport", "FileOutcome", "import_submissions", "record_students", "LMSError"]

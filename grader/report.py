@@ -189,7 +189,8 @@ def summary(rows: list[Row], top: int = 3) -> str:
             f"{assignment}: {len(group)} submissions, {len(graded)} graded, "
             f"mean {mean_total:.2f} / {max_total:g}"
             + (f", {len(late)} late (penalty applied)" if late else "")
-            + (f", {len(absent)} sent nothing: {', '.join(absent)}" if absent else "")
+            + (f", {len(absent)} sent nothing: {', '.join(absent[:10])}{', ...' if len(absent) > 10 else ''}"
+               if absent else "")
         )
         cells = sorted({c for r in group for c in r.cell_scores})
         width = max([len(c) for c in cells] + [10])

@@ -302,8 +302,9 @@ def moodle_term(tmp_path_factory):
 @pytest.mark.slow
 def test_moodle_guide_commands_run_as_documented(moodle_term):
     _, _, _, results = moodle_term
-    assert [ln.split()[3] for ln, _ in results] == ["import", "grade", "return"]
+    assert [ln.split()[3] for ln, _ in results] == ["import", "grade", "grade", "return"]
     assert "--anonymous" in results[0][0]
+    assert "--student 1234563" in results[2][0] and "1/1" in results[2][1].stderr  # one regraded, by LMS id
     for line, res in results:
         assert res.returncode == 0, (line, res.stdout[-3000:], res.stderr[-3000:])
         assert "Traceback" not in res.stderr
@@ -439,6 +440,19 @@ def test_rosters_of_each_lms(tmp_path):
     participants.write_text("First name,Last name,Email address\nAnna,Ivanova,a@x\n")
     with pytest.raises(LMSError, match="grading worksheet"):
         read_roster(participants)
+
+
+def test_a_late_marker_without_a_due_date_is_reported(tmp_path):
+    from grader.collect import import_submissions
+
+    good = nbformat.v4.writes(nbformat.v4.new_notebook())
+    download = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(download, "w") as zf:
+        zf.writestr("roesam_LATE_12_22_tiny.ipynb", good)
+    report = import_submissions(download, tmp_path / "course", A)
+    (imported,) = report.files
+    assert imported.outcome == "imported" and "marked late by Canvas, but tiny has no due date" in imported.reason
+    assert not (tmp_path / "course/submitted/12/tiny/timestamp.txt").exists()
 
 
 def test_late_penalty_policy():

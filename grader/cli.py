@@ -367,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="autograde in parallel, write feedback, grades CSV and a summary")
     grade.add_argument("assignments", nargs="*", help="assignment ids (default: all in source/)")
-    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grade.add_argument("--student", action="append", help="grade only this student: student id or LMS id (repeatable)")
     grade.add_argument("--jobs", "-j", type=positive_int, default=None, help="worker processes (default: all cores)")
     grade.add_argument("--timeout", type=positive_int, default=None,
                        help="seconds per cell (default: the config's, 30)")

@@ -42,7 +42,7 @@ import re
 import unicodedata
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 #: The course's record of who is who (nbgrader student id <-> LMS id, names): kept in the course
@@ -278,7 +278,6 @@ class Result:
     max_score: float
     comment: str = ""
     feedback: Path | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def _num(x: float) -> str:

@@ -1,9 +1,14 @@
 """``python -m grader``: what stock nbgrader lacks, on top of the course in ``grader/``.
 
-  python -m grader import SUBMISSIONS.zip --assignment ch2-sdpa   # LMS zip or folder -> submitted/
+  python -m grader import SUBMISSIONS.zip --assignment ch2-sdpa [--roster R.csv]  # LMS download -> submitted/
   python -m grader grade [ch2-sdpa ...] [--jobs N]                # parallel autograde + feedback + CSV
   python -m grader merge SHARD_DIR... [--into grader]             # merge shards graded elsewhere
   python -m grader report                                         # CSV + summary from the gradebook
+  python -m grader return ch2-sdpa [--lms canvas|moodle]          # LMS grade file + feedback archive
+
+The course is ``--course-dir``, else the current folder if it is one, else ``./grader``. Expected
+mistakes (an unknown assignment or student, a corrupt zip, nothing to grade...) stop with ``error: ...``
+and a non-zero exit, never a traceback.
 
 Grading uses nbgrader itself with the course's ``nbgrader_config.py`` (see grader/parallel.py), so
 grades are the ones serial ``nbgrader autograde`` gives.
@@ -12,6 +17,7 @@ grades are the ones serial ``nbgrader autograde`` gives.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import sys
@@ -19,8 +25,55 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from grader.coursedir import COURSE_DIR, assignment_ids, db_url, ensure_tools_on_path, open_api
+from grader.coursedir import assignment_ids, db_url, ensure_tools_on_path, open_api
+from grader.lms import LMSError
 from grader.parallel import INVALID_JSON
+from grader.report import CSV_FILE
+
+
+class UsageError(Exception):
+    """An expected mistake of the user: reported as ``error: <message>`` with exit status 2."""
+
+
+def resolve_course(arg: str | None, option: str = "--course-dir") -> Path:
+    """The course directory: ``arg``, else the current folder or its ``grader/`` (never the installed
+    package's folder: running elsewhere must not grade some other course)."""
+    if arg:
+        path = Path(arg)
+        if not (path / "nbgrader_config.py").is_file():
+            raise UsageError(f"{path} is not an nbgrader course directory (no nbgrader_config.py in it)")
+        return path.resolve()
+    for candidate in (Path.cwd(), Path.cwd() / "grader"):
+        if (candidate / "nbgrader_config.py").is_file():
+            return candidate.resolve()
+    raise UsageError(f"no nbgrader course in {Path.cwd()} or its grader/ folder: run from the repository root or "
+                     f"the course directory, or pass {option} PATH")
+
+
+def check_assignments(course: Path, wanted: list[str]) -> list[str]:
+    """``wanted`` if every one is an assignment of the course, else a :class:`UsageError` naming the
+    unknown ones and the closest known ids."""
+    known = assignment_ids(course)
+    unknown = [a for a in wanted if a not in known]
+    if unknown:
+        hints = []
+        for a in unknown:
+            close = difflib.get_close_matches(a, known, n=1, cutoff=0.5)
+            hints.append(f"{a!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise UsageError(f"unknown assignment {', '.join(hints)}: the assignments of {course} are "
+                         f"{', '.join(known) or 'none (its source/ folder is empty)'}")
+    return wanted
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 #: Folder (in the course directory) with nbgrader's log of each submission that failed to grade.
 LOG_DIR = "grading-logs"
@@ -85,12 +138,34 @@ def ensure_generated(course: Path, assignment: str) -> None:
 
 
 def cmd_import(args) -> int:
-    from grader.collect import import_submissions
+    from grader.collect import import_submissions, record_students
+    from grader.lms import load_roster
+    from grader.term import apply_term
 
-    report = import_submissions(Path(args.source), Path(args.course_dir), args.assignment)
+    course = resolve_course(args.course_dir)
+    assignment = check_assignments(course, [args.assignment])[0]
+    roster = Path(args.roster) if args.roster else None
+    report = import_submissions(Path(args.source), course, assignment, roster=roster, anonymous=args.anonymous,
+                                timezone=args.timezone)
+    ensure_generated(course, assignment)
+    students = sorted(set(report.imported) | set(report.roster_only))
+    record_students(course, students)
+    people = load_roster(course)
+    apply_term(course, assignment, {s: [s, people[s].lms_id] if s in people else [s] for s in report.imported})
+    for o in report.files:
+        if o.outcome != "imported" or o.reason:
+            who = f"{o.student} ({o.name})" if o.student else (o.name or "?")
+            print(f"{o.outcome}: {o.file} [{who}]" + (f": {o.reason}" if o.reason else ""))
     for note in report.notes:
         print("note:", note)
-    print(f"imported {len(report.imported)} submissions of {args.assignment} into {args.course_dir}/submitted/")
+    if report.roster_only:
+        print(f"not submitted: {len(report.roster_only)} students of the roster: {', '.join(report.roster_only)}")
+    print(f"imported {len(report.imported)} submissions of {assignment} into {course}/submitted/ "
+          f"({len(report.files)} files in the download; every one listed in {report.path})")
+    if report.problems and not args.allow_skipped:
+        print(f"error: {len(report.problems)} files of the download were skipped (listed above): check them, "
+              "then import again with --allow-skipped to accept that", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -103,11 +178,46 @@ def _finish(into: Path, messages: dict, csv_path: Path | None, assignments: set[
 
     _, found = find_tasks(into, assignment_ids(into), None)
     rows = read_rows(into, {**messages, **found})
-    csv_path = csv_path or into / "grades.csv"
+    csv_path = csv_path or into / CSV_FILE
     write_csv(rows, csv_path)
     shown = [r for r in rows if assignments is None or r.assignment in assignments]
     print(summary(shown))
     print(f"grades: {csv_path}")
+
+
+def check_tasks(course: Path, assignments: list[str], named: bool, students: list[str], tasks: list) -> None:
+    """A :class:`UsageError` when there is nothing to grade, an asked-for student has no submission,
+    or an assignment named on the command line has none."""
+    submitted = course / "submitted"
+    have = {s.name for s in submitted.iterdir() if s.is_dir()} if submitted.is_dir() else set()
+    unknown = [s for s in students if s not in have]
+    if unknown:
+        close = {s: difflib.get_close_matches(s, sorted(have), n=1) for s in unknown}
+        hints = ", ".join(f"{s!r}" + (f" (did you mean {close[s][0]!r}?)" if close[s] else "") for s in unknown)
+        raise UsageError(f"no submission from student {hints} in {submitted}: students are LMS ids "
+                         "(see lms-roster.csv in the course directory)")
+    graded = {a for a, _ in tasks}
+    empty = [a for a in assignments if a not in graded]
+    if students and empty and named:
+        raise UsageError(f"{', '.join(students)}: no submission of {', '.join(empty)}")
+    if named and empty:
+        raise UsageError(f"no submissions of {', '.join(empty)} in {submitted}: import them first "
+                         "(python -m grader import DOWNLOAD.zip --assignment ID)")
+    if not tasks:
+        raise UsageError(f"nothing to grade: no submissions in {submitted}" + (
+            f" from {', '.join(students)}" if students else "") + " (python -m grader import DOWNLOAD.zip ...)")
+
+
+def apply_extensions(course: Path, into: Path, assignment: str, students: list[str]) -> None:
+    """The config's due date and these students' extensions, into the gradebook at ``into``."""
+    from grader.lms import load_roster
+    from grader.term import apply_term
+
+    roster = load_roster(course)
+    try:
+        apply_term(into, assignment, {s: [s, roster[s].lms_id] if s in roster else [s] for s in students})
+    except ValueError as err:
+        raise UsageError(f"course config, c.Term.due_dates[{assignment!r}]: {err}") from None
 
 
 def cmd_grade(args) -> int:
@@ -116,12 +226,10 @@ def cmd_grade(args) -> int:
 
     from grader.parallel import grade_parallel, make_shard, snapshot_gradebook
 
-    course = Path(args.course_dir).resolve()
-    known = assignment_ids(course)
-    assignments = args.assignments or known
-    unknown = sorted(set(assignments) - set(known))
-    if unknown:
-        raise SystemExit(f"no source for {', '.join(unknown)} in {course}/source (known: {', '.join(known)})")
+    course = resolve_course(args.course_dir)
+    assignments = check_assignments(course, args.assignments) if args.assignments else assignment_ids(course)
+    if not assignments:
+        raise UsageError(f"{course} has no assignments (its source/ folder is empty)")
     if args.no_sandbox:
         print("warning: grading WITHOUT a sandbox (--no-sandbox): every submission runs as you, with your "
               "files; the grades CSV records it", file=sys.stderr)
@@ -132,7 +240,13 @@ def cmd_grade(args) -> int:
             check_available()
         except SandboxUnavailable as err:
             raise SystemExit(f"error: {err}") from None
+    if args.student:  # an LMS id stands for its student (a pseudonym when grading anonymously)
+        from grader.lms import load_roster
+
+        by_lms_id = {p.lms_id: s for s, p in load_roster(course).items()}
+        args.student = [s if (course / "submitted" / s).is_dir() else by_lms_id.get(s, s) for s in args.student]
     tasks, messages = find_tasks(course, assignments, args.student)
+    check_tasks(course, assignments, bool(args.assignments), args.student or [], tasks)
     if args.shard:
         index, count = (int(x) for x in args.shard.split("/"))
         if index >= count:
@@ -153,6 +267,7 @@ def cmd_grade(args) -> int:
             snapshot_gradebook(course, into / "gradebook.db")
     for assignment in sorted({a for a, _ in tasks}):
         ensure_generated(into, assignment)
+        apply_extensions(course, into, assignment, [s for a, s in tasks if a == assignment])
     if tasks:
         tqdm_module.tqdm.monitor_interval = 0  # no monitor thread in the process that forks workers
         with tqdm(total=len(tasks), unit="nb", desc="autograding", file=sys.stderr) as bar:
@@ -179,7 +294,7 @@ def cmd_grade(args) -> int:
 def cmd_secret(args) -> int:
     from grader.engine.secret import SECRET_FILE, course_secret
 
-    course = Path(args.course_dir).resolve()
+    course = resolve_course(args.course_dir)
     existed = (course / SECRET_FILE).exists()
     course_secret(course)
     print(f"{'grading secret: ' if existed else 'created the grading secret '}{course / SECRET_FILE} "
@@ -190,8 +305,11 @@ def cmd_secret(args) -> int:
 def cmd_merge(args) -> int:
     from grader.merge import graded_in, merge_shards
 
-    into = Path(args.into).resolve()
+    into = resolve_course(args.into, "--into")
     shards = [Path(s) for s in args.shards]
+    for shard in shards:
+        if not (shard / "gradebook.db").is_file():
+            raise UsageError(f"{shard} is not a shard directory (no gradebook.db): give the folders of `grade --out`")
     for assignment in sorted({a for shard in shards for a, _ in graded_in(shard)}):
         ensure_generated(into, assignment)  # a fresh checkout has no gradebook yet
     merged = merge_shards(shards, into)
@@ -201,32 +319,66 @@ def cmd_merge(args) -> int:
 
 
 def cmd_report(args) -> int:
-    _finish(Path(args.course_dir).resolve(), {}, Path(args.csv) if args.csv else None, None)
+    course = resolve_course(args.course_dir)
+    from grader.report import read_rows
+
+    if not (course / "gradebook.db").exists() or not any(r.submitted for r in read_rows(course)):
+        raise UsageError(f"nothing graded yet in {course}: import and grade first")
+    _finish(course, {}, Path(args.csv) if args.csv else None, None)
+    return 0
+
+
+def cmd_return(args) -> int:
+    from grader.lmsreturn import write_return
+
+    course = resolve_course(args.course_dir)
+    assignment = check_assignments(course, [args.assignment])[0]
+    result = write_return(course, assignment, lms=args.lms, column=args.column, missing_zero=args.missing_zero,
+                          out=Path(args.out) if args.out else None)
+    print(f"grades for {result.lms}: {result.grades} ({result.rows} students, {result.missing} without a "
+          f"submission{' (0)' if args.missing_zero else ' (left blank)'})")
+    print(f"feedback for {result.lms}: {result.archive} ({len(result.entries)} students)")
+    for line in result.notes:
+        print("note:", line)
+    if result.left_out:
+        print(f"error: {len(result.left_out)} graded students have no {result.lms} id and are not in the files: "
+              f"{', '.join(result.left_out)} (import their LMS download or roster)", file=sys.stderr)
+        return 1
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m grader", description=__doc__.split("\n\n")[0])
-    p.add_argument("--course-dir", default=str(COURSE_DIR), help="nbgrader course directory (default: grader/)")
+    p.add_argument("--course-dir", default=None,
+                   help="nbgrader course directory (default: the current folder if it is one, else ./grader)")
     sub = p.add_subparsers(dest="command", required=True)
 
     imp = sub.add_parser("import", help="import an LMS zip or a folder of notebooks into submitted/")
     imp.add_argument("source", help="zip file (Canvas, Moodle, plain) or folder of <student>.ipynb")
     imp.add_argument("--assignment", "-a", required=True, help="assignment id, e.g. ch2-sdpa")
+    imp.add_argument("--roster", help="the LMS's class list: Canvas gradebook CSV, Moodle grading worksheet, "
+                                      "or a CSV with id,name columns (lists non-submitters too)")
+    imp.add_argument("--anonymous", action="store_true",
+                     help="grade under pseudonyms; the mapping stays in the course's lms-roster.csv")
+    imp.add_argument("--timezone", default="UTC", help="time zone of the download's times (default: UTC)")
+    imp.add_argument("--allow-skipped", action="store_true",
+                     help="exit 0 even when files of the download were skipped (they are still reported)")
     imp.set_defaults(func=cmd_import)
 
     grade = sub.add_parser("grade", help="autograde in parallel, write feedback, grades CSV and a summary")
     grade.add_argument("assignments", nargs="*", help="assignment ids (default: all in source/)")
-    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    grade.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: all cores)")
-    grade.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the config's, 30)")
-    grade.add_argument("--memory-mb", type=int, default=None, help="kernel memory limit (default: the config's)")
+    grade.add_argument("--student", action="append", help="grade only this student: student id or LMS id (repeatable)")
+    grade.add_argument("--jobs", "-j", type=positive_int, default=None, help="worker processes (default: all cores)")
+    grade.add_argument("--timeout", type=positive_int, default=None,
+                       help="seconds per cell (default: the config's, 30)")
+    grade.add_argument("--memory-mb", type=positive_int, default=None,
+                       help="kernel memory limit (default: the config's)")
     grade.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
     grade.add_argument("--no-zygote", action="store_true",
                        help="start every kernel from scratch instead of forking it from a pre-imported zygote")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="grade without the bubblewrap sandbox (not recommended; recorded in the CSV)")
-    grade.add_argument("--csv", help="grades CSV path (default: <course>/grades.csv)")
+    grade.add_argument("--csv", help=f"grades CSV path (default: <course>/{CSV_FILE})")
     grade.add_argument("--shard", help="I/N: grade only every N-th submission starting at I (0-based)")
     grade.add_argument("--out", help="write results to this new shard directory instead of the course")
     grade.set_defaults(func=cmd_grade)
@@ -236,13 +388,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     merge = sub.add_parser("merge", help="merge shard directories into the course gradebook")
     merge.add_argument("shards", nargs="+", help="shard directories (from `grade --out`)")
-    merge.add_argument("--into", default=str(COURSE_DIR), help="course directory to merge into (default: grader/)")
-    merge.add_argument("--csv", help="grades CSV path (default: <into>/grades.csv)")
+    merge.add_argument("--into", default=None,
+                       help="course directory to merge into (default: the current folder if it is one, else ./grader)")
+    merge.add_argument("--csv", help=f"grades CSV path (default: <into>/{CSV_FILE})")
     merge.set_defaults(func=cmd_merge)
 
     report = sub.add_parser("report", help="grades CSV and summary from the gradebook")
-    report.add_argument("--csv", help="grades CSV path (default: <course>/grades.csv)")
+    report.add_argument("--csv", help=f"grades CSV path (default: <course>/{CSV_FILE})")
     report.set_defaults(func=cmd_report)
+
+    ret = sub.add_parser("return", help="the LMS's grade import file and feedback archive for one assignment")
+    ret.add_argument("assignment", help="assignment id, e.g. ch2-sdpa")
+    ret.add_argument("--lms", choices=["canvas", "moodle"], help="default: the LMS the students were imported from")
+    ret.add_argument("--column", help="Canvas: the gradebook column, '<Assignment name> (<Canvas assignment id>)' "
+                                      "as in Canvas's gradebook export (default: the assignment id: a new column)")
+    ret.add_argument("--missing-zero", action="store_true", help="0 for students who sent nothing (default: blank)")
+    ret.add_argument("--out", help="folder for the files (default: <course>/lms-return/<assignment>/)")
+    ret.set_defaults(func=cmd_return)
     return p
 
 
@@ -250,9 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
     args = build_parser().parse_args(argv)
-    course = Path(args.into if args.command == "merge" else args.course_dir)
-    if args.command != "import" and not (course / "nbgrader_config.py").exists():
-        raise SystemExit(f"{course} is not an nbgrader course directory (no nbgrader_config.py)")
     if getattr(args, "shard", None) and not re.fullmatch(r"\d+/[1-9]\d*", args.shard):
         raise SystemExit(f"--shard wants I/N with 0 <= I < N, e.g. 0/4 (got {args.shard!r})")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (UsageError, LMSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -17,7 +17,13 @@ from grader.coursedir import db_url, ensure_tools_on_path
 from grader.engine.verdict import FAILED as VERDICT_FAILED
 from grader.engine.verdict import META as VERDICT_META
 
-CSV_COLUMNS = ["assignment", "student", "score", "max_score", "status", "message", "mistakes", "sandbox"]
+#: The CLI's CSV (``course-grades.csv``: never ``grades.csv``, which stock ``nbgrader export`` writes). ``score``
+#: is after the late penalty, as ``nbgrader export``'s; one ``points:<grade cell>`` column per graded function.
+CSV_FILE = "course-grades.csv"
+CSV_COLUMNS = ["assignment", "student", "lms_id", "name", "status", "score", "max_score", "raw_score", "late_penalty",
+               "submitted_at", "due", "message", "mistakes", "sandbox"]
+#: The message of a student of the gradebook (the roster) who submitted nothing.
+NOT_SUBMITTED = "nothing submitted"
 
 
 @dataclass
@@ -31,6 +37,13 @@ class Row:
     cell_scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade id -> (score, max)
     mistakes: dict[str, str] = field(default_factory=dict)  # grade id -> diagnosed message
     sandbox: str = ""  # "on" / "off": whether its kernel ran sandboxed ("" when it was not graded)
+    name: str = ""  # display name from the gradebook (none when grading anonymously)
+    lms_id: str = ""
+    raw_score: float = 0.0  # before the late penalty
+    late_penalty: float = 0.0
+    submitted_at: str = ""  # nbgrader's timestamp (UTC), when known
+    due: str = ""  # due date plus the student's extension (UTC), when set
+    submitted: bool = True  # False for a student of the gradebook who sent nothing
 
 
 #: Errors that say more about the grader's limits than about the student's function.
@@ -89,7 +102,8 @@ def cell_errors(notebook: Path) -> dict[str, str]:
 
 
 def read_rows(course: Path, messages: dict[tuple[str, str], tuple[str, str]] | None = None) -> list[Row]:
-    """One row per submission in the gradebook, plus one per ``messages`` key not in it.
+    """One row per submission in the gradebook, one per ``messages`` key not in it, and one (``missing``)
+    per student of the gradebook who submitted nothing, for every assignment of the gradebook.
 
     ``messages`` maps ``(assignment, student)`` to ``(status, message)`` from the grading run."""
     from nbgrader.api import Gradebook
@@ -99,6 +113,7 @@ def read_rows(course: Path, messages: dict[tuple[str, str], tuple[str, str]] | N
     messages = dict(messages or {})
     rows: dict[tuple[str, str], Row] = {}
     with Gradebook(db_url(course)) as gb:
+        people = {s.id: s for s in gb.students}
         for assignment in gb.assignments:
             for sub in gb.assignment_submissions(assignment.name):
                 key = (assignment.name, sub.student.id)
@@ -108,7 +123,10 @@ def read_rows(course: Path, messages: dict[tuple[str, str], tuple[str, str]] | N
                     status = "error"
                 if status == "error" and not message:
                     message = "not autograded (see the nbgrader log); graded 0"
-                row = Row(assignment.name, sub.student.id, float(sub.score), float(sub.max_score), status, message)
+                raw, late = float(sub.score), float(sub.late_submission_penalty or 0.0)
+                row = Row(assignment.name, sub.student.id, max(0.0, raw - late), float(sub.max_score), status,
+                          message, raw_score=raw, late_penalty=late, submitted_at=_time(sub.timestamp),
+                          due=_time(sub.duedate))
                 for nb in sub.notebooks:
                     for grade in nb.grades:
                         row.cell_scores[grade.name] = (float(grade.score), float(grade.max_score))
@@ -118,20 +136,37 @@ def read_rows(course: Path, messages: dict[tuple[str, str], tuple[str, str]] | N
             max_score = float(assignment.max_score)
             for key in [k for k in messages if k[0] == assignment.name]:
                 status, message = messages.pop(key)
-                rows[key] = Row(key[0], key[1], 0.0, max_score, status, message)
-    for key, (status, message) in messages.items():  # assignments unknown to the gradebook
-        rows[key] = Row(key[0], key[1], 0.0, 0.0, status, message)
+                rows[key] = Row(key[0], key[1], 0.0, max_score, status, message, due=_time(assignment.duedate))
+            for student in people:  # the gradebook's students who sent nothing (nbgrader export lists them too)
+                if (assignment.name, student) not in rows:
+                    rows[(assignment.name, student)] = Row(assignment.name, student, 0.0, max_score, "missing",
+                                                           NOT_SUBMITTED, due=_time(assignment.duedate),
+                                                           submitted=False)
+        for (_, student), row in rows.items():
+            p = people.get(student)
+            if p is not None:
+                row.name = " ".join(x for x in (p.first_name, p.last_name) if x)
+                row.lms_id = p.lms_user_id or ""
     return [rows[k] for k in sorted(rows)]
 
 
+def _time(value) -> str:
+    """A gradebook time (naive UTC) as text, ``""`` for none."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else ""
+
+
 def write_csv(rows: list[Row], path: Path) -> None:
-    with open(path, "w", newline="") as f:
+    """The CLI's CSV: :data:`CSV_COLUMNS`, then one ``points:<grade cell>`` column per graded function."""
+    cells = sorted({c for r in rows for c in r.cell_scores})
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(CSV_COLUMNS)
+        w.writerow(CSV_COLUMNS + [f"points:{c}" for c in cells])
         for r in rows:
             mistakes = "; ".join(f"{cell}: {msg}" for cell, msg in sorted(r.mistakes.items()))
-            w.writerow([r.assignment, r.student, f"{r.score:g}", f"{r.max_score:g}", r.status, r.message, mistakes,
-                        r.sandbox])
+            points = [f"{r.cell_scores[c][0]:g}" if c in r.cell_scores else "" for c in cells]
+            w.writerow([r.assignment, r.student, r.lms_id, r.name, r.status, f"{r.score:g}", f"{r.max_score:g}",
+                        f"{r.raw_score:g}", f"{r.late_penalty:g}", r.submitted_at, r.due, r.message, mistakes,
+                        r.sandbox, *points])
 
 
 def summary(rows: list[Row], top: int = 3) -> str:
@@ -140,13 +175,22 @@ def summary(rows: list[Row], top: int = 3) -> str:
     by_assignment: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         by_assignment[r.assignment].append(r)
-    for assignment, group in sorted(by_assignment.items()):
+    for assignment, everyone in sorted(by_assignment.items()):
+        group = [r for r in everyone if r.submitted]
+        absent = sorted(r.student for r in everyone if not r.submitted)
+        if not group:
+            lines.append(f"{assignment}: no submissions, {len(absent)} students sent nothing")
+            continue
         graded = [r for r in group if r.status == "graded"]
         mean_total = sum(r.score for r in group) / len(group)
         max_total = max(r.max_score for r in group)
+        late = [r for r in group if r.late_penalty > 0]
         lines.append(
             f"{assignment}: {len(group)} submissions, {len(graded)} graded, "
             f"mean {mean_total:.2f} / {max_total:g}"
+            + (f", {len(late)} late (penalty applied)" if late else "")
+            + (f", {len(absent)} sent nothing: {', '.join(absent[:10])}{', ...' if len(absent) > 10 else ''}"
+               if absent else "")
         )
         cells = sorted({c for r in group for c in r.cell_scores})
         width = max([len(c) for c in cells] + [10])

@@ -70,7 +70,7 @@ def bad_class(tmp_path_factory):
     for kind in synthetic.KINDS:
         synthetic.write_submission(course, kind, kind)
     res = grade(course, "--jobs", "2", "--timeout", str(TIMEOUT_S), "--memory-mb", str(MEMORY_MB))
-    return course, res, read_csv(course / "grades.csv")
+    return course, res, read_csv(course / "course-grades.csv")
 
 
 @pytest.mark.grading
@@ -125,9 +125,9 @@ def test_gradebook_is_intact_and_regrading_adds_no_rows(bad_class):
         assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
         # every submission nbgrader saw has one row; the empty folder is not a submission
         assert db.execute("select count(*) from submitted_assignment").fetchone()[0] == len(synthetic.KINDS) - 1
-    before = (course / "grades.csv").read_bytes()
+    before = (course / "course-grades.csv").read_bytes()
     grade(course, "--student", "invalid_json", "--student", "correct", "--jobs", "2", "--timeout", str(TIMEOUT_S))
-    assert (course / "grades.csv").read_bytes() == before
+    assert (course / "course-grades.csv").read_bytes() == before
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("select count(*) from submitted_assignment").fetchone()[0] == len(synthetic.KINDS) - 1
 
@@ -169,7 +169,7 @@ def test_ch2_gives_no_credit_for_solutions_or_torch_sdpa(tmp_path):
         path.parent.mkdir(parents=True)
         nbformat.write(synthetic.filled_release(course, CH2, answers), path)
     res = grade(course, CH2, "--jobs", "2")
-    rows = read_csv(course / "grades.csv")
+    rows = read_csv(course / "course-grades.csv")
     full = float(rows["honest"]["max_score"])
     assert float(rows["honest"]["score"]) == full and rows["honest"]["mistakes"] == ""
     # `solutions` does not exist in the sandbox: the import fails and softmax is never defined

@@ -19,7 +19,8 @@ import nbformat
 import pytest
 
 from grader import synthetic
-from grader.collect import identify, import_submissions
+from grader.collect import import_submissions
+from grader.lms import classify
 
 A = synthetic.ASSIGNMENT
 PY = sys.executable
@@ -55,17 +56,27 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("doejane_12345_67890_ch2-sdpa.ipynb", ("doejane", "ch2-sdpa.ipynb")),
-        ("doejane_LATE_12345_67890_ch2-sdpa-1.ipynb", ("doejane", "ch2-sdpa-1.ipynb")),
-        ("Jane Doe_4242_assignsubmission_file_/my notebook.ipynb", ("jane-doe", "my notebook.ipynb")),
-        ("submissions/alice/ch2-sdpa.ipynb", ("alice", "ch2-sdpa.ipynb")),
-        ("Bob.Smith.ipynb", ("bob-smith", "Bob.Smith.ipynb")),
-        ("__MACOSX/._alice.ipynb", None),
-        ("alice/notes.txt", None),
+        ("doejane_12345_67890_ch2-sdpa.ipynb", ("canvas", "12345", "doejane", "ch2-sdpa.ipynb", False)),
+        ("doejane_LATE_12345_67890_ch2-sdpa-1.ipynb", ("canvas", "12345", "doejane", "ch2-sdpa-1.ipynb", True)),
+        ("王芳_777_888_ch2-sdpa.ipynb", ("canvas", "777", "王芳", "ch2-sdpa.ipynb", False)),
+        ("Jane Doe_4242_assignsubmission_file_/my notebook.ipynb",
+         ("moodle", "4242", "Jane Doe", "my notebook.ipynb", False)),
+        ("Анна Иванова_31_assignsubmission_file_/a_1_2_b.ipynb", ("moodle", "31", "Анна Иванова", "a_1_2_b.ipynb",
+                                                                  False)),
+        ("submissions/alice/ch2-sdpa.ipynb", ("plain", "alice", "alice", "ch2-sdpa.ipynb", False)),
+        ("Bob.Smith.ipynb", ("plain", "bob-smith", "Bob.Smith", "Bob.Smith.ipynb", False)),
+        ("李娜.ipynb", ("plain", "李娜", "李娜", "李娜.ipynb", False)),
+        ("alice/notes.txt", ("plain", "alice", "alice", "notes.txt", False)),
     ],
 )
-def test_identify_lms_names(path, expected):
-    assert identify(path.split("/")) == expected
+def test_classify_lms_names(path, expected):
+    e = classify(path)
+    assert (e.lms, e.lms_id, e.name, e.filename, e.late) == expected and not e.junk
+
+
+@pytest.mark.parametrize("path", ["__MACOSX/._alice.ipynb", "x/.DS_Store", "._doejane_1_2_a.ipynb"])
+def test_zip_tool_junk_is_recognised(path):
+    assert classify(path).junk
 
 
 def test_import_zip_and_folder(tmp_path):
@@ -73,28 +84,37 @@ def test_import_zip_and_folder(tmp_path):
     zpath = tmp_path / "canvas.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("doejane_11_21_ch2-sdpa.ipynb", good)
-        zf.writestr("roesam_12_22_Untitled.ipynb", good)
-        zf.writestr("roesam_LATE_12_23_ch2-sdpa.ipynb", good)  # the exact name wins over the other
+        same_time = (2026, 10, 5, 12, 0, 0)  # the assignment's own name wins between files of the same time
+        zf.writestr(zipfile.ZipInfo("roesam_12_22_Untitled.ipynb", same_time), good)
+        zf.writestr(zipfile.ZipInfo("roesam_LATE_12_23_ch2-sdpa.ipynb", same_time), good)
         zf.writestr("brokenbob_13_24_ch2-sdpa.ipynb", "{not json")
         zf.writestr("__MACOSX/._doejane_11_21_ch2-sdpa.ipynb", "junk")
     course = tmp_path / "course"
     report = import_submissions(zpath, course, "ch2-sdpa")
-    assert sorted(report.imported) == ["brokenbob", "doejane", "roesam"]
+    assert sorted(report.imported) == ["11", "12", "13"]
     for student in report.imported:
         assert (course / "submitted" / student / "ch2-sdpa" / "ch2-sdpa.ipynb").exists()
-    notes = "\n".join(report.notes)
-    assert "roesam: 2 notebooks, kept ch2-sdpa.ipynb, ignored Untitled.ipynb" in notes
-    assert "brokenbob: ch2-sdpa.ipynb is not a valid notebook" in notes
+    outcomes = {o.file: (o.student, o.outcome, o.reason) for o in report.files}
+    assert outcomes["roesam_12_22_Untitled.ipynb"] == ("12", "superseded", "older than ch2-sdpa.ipynb, which is graded")
+    assert "not a valid notebook" in outcomes["brokenbob_13_24_ch2-sdpa.ipynb"][2]
+    assert outcomes["__MACOSX/._doejane_11_21_ch2-sdpa.ipynb"][1] == "ignored"
+    assert len(outcomes) == 5 and not report.problems
     # importing again replaces, never duplicates
     import_submissions(zpath, course, "ch2-sdpa")
-    assert sorted(p.name for p in (course / "submitted").iterdir()) == ["brokenbob", "doejane", "roesam"]
+    assert sorted(p.name for p in (course / "submitted").iterdir()) == ["11", "12", "13"]
     # a folder of <student>.ipynb files, with a misnamed upload renamed to the assignment's name
     folder = tmp_path / "folder"
     folder.mkdir()
     (folder / "carol.ipynb").write_text(good)
     report = import_submissions(folder, course, "ch2-sdpa")
     assert report.imported == {"carol": course / "submitted" / "carol" / "ch2-sdpa" / "ch2-sdpa.ipynb"}
-    assert "carol: carol.ipynb saved as ch2-sdpa.ipynb" in report.notes
+    assert [(o.outcome, o.reason) for o in report.files] == [("imported", "saved as ch2-sdpa.ipynb")]
+    # two names that give the same id are never merged into one student silently
+    (folder / "Carol.ipynb").write_text(good)
+    report = import_submissions(folder, course, "ch2-sdpa")
+    assert list(report.imported) == ["carol"]
+    assert [(o.file, o.outcome) for o in report.problems] == [("carol.ipynb", "skipped")]
+    assert "same student id as 'Carol'" in report.problems[0].reason
 
 
 # --- grading ------------------------------------------------------------------------------------
@@ -126,7 +146,7 @@ def test_parallel_grades_equal_serial_stock_nbgrader(graded):
     assert grades == cell_grades(stock)
     assert grades[("correct", "test-add")] == 2 and grades[("correct", "test-mul")] == 1
     assert grades[("wrong", "test-add")] == 0 and grades[("half", "test-mul")] == 0
-    scores = {s: float(r["score"]) for s, r in read_csv(cli / "grades.csv").items()}
+    scores = {s: float(r["score"]) for s, r in read_csv(cli / "course-grades.csv").items()}
     assert scores == {k: float(synthetic.KINDS[k][0]) for k in KINDS}
 
 
@@ -138,7 +158,7 @@ def test_summary_csv_and_feedback_name_the_mistake(graded):
     assert "tiny: 4 submissions, 4 graded, mean 1.50 / 3" in out
     assert "test-add    mean  1.00 / 2" in out
     assert "1 x add looks wrong [mistake: add-subtracts]: your add subtracts instead of adding" in out
-    rows = read_csv(cli / "grades.csv")
+    rows = read_csv(cli / "course-grades.csv")
     assert rows["wrong"]["mistakes"] == (
         "test-add: add looks wrong [mistake: add-subtracts]: your add subtracts instead of adding"
     )
@@ -152,10 +172,10 @@ def test_summary_csv_and_feedback_name_the_mistake(graded):
 @pytest.mark.slow
 def test_regrading_is_idempotent(graded):
     cli, _, _ = graded
-    before = (cli / "grades.csv").read_bytes()
+    before = (cli / "course-grades.csv").read_bytes()
     grades = cell_grades(cli)
     run_cli(cli, "grade", A, "--jobs", "2")
-    assert (cli / "grades.csv").read_bytes() == before
+    assert (cli / "course-grades.csv").read_bytes() == before
     assert cell_grades(cli) == grades
     with sqlite3.connect(cli / "gradebook.db") as db:
         assert db.execute("select count(*) from submitted_assignment").fetchone()[0] == len(KINDS)
@@ -172,14 +192,15 @@ def test_shards_graded_apart_merge_into_the_same_grades(graded, tmp_path):
     run_cli(course, "grade", A, "--shard", "0/2", "--out", str(tmp_path / "s0"), "--jobs", "1")
     run_cli(course, "grade", A, "--shard", "1/2", "--out", str(tmp_path / "s1"), "--jobs", "1")
     assert sorted(p.name for p in course.iterdir()) == [
-        ".grading-secret", "exercises", "nbgrader_config.py", "release", "source", "submitted"
+        ".grading-secret", "exercises", "lms-import-tiny.csv", "lms-roster.csv", "nbgrader_config.py", "release",
+        "source", "submitted",
     ]
     shards = [str(tmp_path / "s0"), str(tmp_path / "s1")]
     res = run_cli(course, "merge", *shards, "--into", str(course))
     assert "merged 4 submissions" in res.stdout
     assert cell_grades(course) == cell_grades(cli)
     assert (course / "feedback" / "wrong" / A / f"{A}.html").exists()
-    csv_once = (course / "grades.csv").read_bytes()
+    csv_once = (course / "course-grades.csv").read_bytes()
     run_cli(course, "merge", *shards, "--into", str(course))  # merging twice changes nothing
-    assert (course / "grades.csv").read_bytes() == csv_once
+    assert (course / "course-grades.csv").read_bytes() == csv_once
     assert cell_grades(course) == cell_grades(cli)

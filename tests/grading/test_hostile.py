@@ -258,7 +258,7 @@ def test_feedback_shows_trusted_messages_without_grader_internals(graded: dict) 
 def test_the_grades_csv_records_the_sandbox(graded: dict) -> None:
     import csv
 
-    with open(graded["courses"]["cli"] / "grades.csv") as f:
+    with open(graded["courses"]["cli"] / "course-grades.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows and {r["sandbox"] for r in rows} == {"on"}
 
@@ -325,7 +325,7 @@ def test_grading_refuses_without_a_sandbox_and_says_why(tmp_path: Path) -> None:
     assert "WITHOUT a sandbox" in res.stderr
     import csv
 
-    with open(course / "grades.csv") as f:
+    with open(course / "course-grades.csv") as f:
         row = next(csv.DictReader(f))
     assert row["sandbox"] == "off" and float(row["score"]) == 3
 

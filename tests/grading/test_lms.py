@@ -146,14 +146,20 @@ def canvas_download(course: Path, downloads: Path) -> list[str]:
     return names
 
 
+def run_term(factory, name: str, download, part: str):
+    """A fresh copy of the course, an LMS download made by ``download``, and the guide's commands of ``part``
+    run in order: (repo, course, names, [(command, result)])."""
+    base = factory.mktemp(name)
+    repo = make_repo(base)
+    names = download(repo / "grader", base / "Downloads")
+    results = [(line, run_guide_command(line, repo, base / "Downloads")) for line in commands(part)]
+    return repo, repo / "grader", names, results
+
+
 @pytest.fixture(scope="module")
 def canvas_term(tmp_path_factory):
     """The guide's Canvas commands, run in order; their results by command."""
-    base = tmp_path_factory.mktemp("canvas")
-    repo = make_repo(base)
-    names = canvas_download(repo / "grader", base / "Downloads")
-    results = [(line, run_guide_command(line, repo, base / "Downloads")) for line in commands(CANVAS_PART)]
-    return repo, repo / "grader", names, results
+    return run_term(tmp_path_factory, "canvas", canvas_download, CANVAS_PART)
 
 
 @pytest.mark.grading
@@ -291,11 +297,8 @@ def moodle_download(course: Path, downloads: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def moodle_term(tmp_path_factory):
-    base = tmp_path_factory.mktemp("moodle")
-    repo = make_repo(base)
-    names = moodle_download(repo / "grader", base / "Downloads")
-    results = [(line, run_guide_command(line, repo, base / "Downloads")) for line in commands(MOODLE_PART)]
-    return repo, repo / "grader", names, results
+    """The guide's Moodle commands (anonymous grading), run in order; their results by command."""
+    return run_term(tmp_path_factory, "moodle", moodle_download, MOODLE_PART)
 
 
 @pytest.mark.grading

@@ -161,6 +161,25 @@ def test_attention_viewer_menu_switches_heads_and_hover_reads_the_weights(browse
     assert hovers[0].endswith("weight 1.000")  # head 0 looks at the previous token
 
 
+# ----------------------------------------------------------------------------- chapter 7: the trained model
+
+
+def test_trained_model_viewer_menu_switches_layers_and_heads(browser, site_url: str) -> None:
+    """Chapter 7's viewer: every layer and head of the trained model's cross-attention, then the true alignment."""
+    shown = []
+    with open_figures(browser, f"{site_url}book/ch7_transformer.html") as fp:
+        labels = fp.figure(0).evaluate("gd => gd.layout.updatemenus[0].buttons.map(b => b.label)")
+        for label in labels:
+            fp.click_button(0, label)
+            shown.append(fp.state(0))
+    assert fp.problems == [] and fp.outside == [], fp.problems + fp.outside
+    assert labels[-1] == "true alignment" and len(labels) >= 5, labels
+    assert all(label.startswith("cross-attention, layer ") for label in labels[:-1]), labels
+    assert len({s["heatmaps"][0] for s in shown}) == len(shown), "every entry draws its own heatmap"
+    for label, state in zip(labels, shown, strict=True):
+        assert label in state["title"], (label, state["title"])
+
+
 # ----------------------------------------------------------------------------- broken on purpose
 
 

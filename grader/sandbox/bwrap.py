@@ -41,6 +41,12 @@ UID_RANGE = range(61000, 62000)
 SANDBOX_TOOLS = ("bwrap", "prlimit", "setpriv")
 
 
+def debugging() -> bool:
+    """``GRADER_ZYGOTE_DEBUG=1``: keep the kernels' stderr and the zygote's log in the temp folder (for the
+    grader's developers; nothing of it reaches feedback)."""
+    return bool(os.environ.get("GRADER_ZYGOTE_DEBUG"))
+
+
 class SandboxUnavailable(RuntimeError):
     """Bubblewrap cannot start a sandbox on this machine (the message says why and what to do)."""
 
@@ -203,8 +209,8 @@ class Box:
 
     def remove(self) -> None:
         """Delete every folder of the sandbox (its processes are already gone with its PID namespace)."""
-        log = self.root / "out" / "kernel-stderr.log"  # GRADER_ZYGOTE_DEBUG=1: the kernel's own stderr
-        if os.environ.get("GRADER_ZYGOTE_DEBUG") and log.exists():
+        log = self.root / "out" / "kernel-stderr.log"  # the kernel's own stderr, kept when debugging
+        if debugging() and log.exists():
             shutil.copy(log, Path(tempfile.gettempdir()) / f"kernel-stderr-{self.root.name}.log")
         def retry(func, path, _exc):  # a submission may have made its files read-only
             os.chmod(os.path.dirname(path), 0o700)

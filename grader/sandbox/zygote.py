@@ -30,7 +30,7 @@ from pathlib import Path
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Bool
 
-from grader.sandbox.bwrap import WORK_DIR, Box, _tool, base_view, kernel_env, sandbox_python
+from grader.sandbox.bwrap import WORK_DIR, Box, _tool, base_view, debugging, kernel_env, sandbox_python
 from grader.sandbox.kernel import SandboxedKernelManager
 
 SERVER = Path(__file__).with_name("zygote_server.py")
@@ -66,10 +66,10 @@ class Zygote:
             cmd += ["--setenv", key, value]
         cmd += [sandbox_python(), "-I", SERVER_IN_SANDBOX, "--torch"]
         self.lock = threading.Lock()
-        debug = os.environ.get("GRADER_ZYGOTE_DEBUG")  # the zygote's own stderr, for the grader's developers
-        stderr = open(Path(tempfile.gettempdir()) / f"zygote-{os.getpid()}.log", "a") if debug else subprocess.DEVNULL
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                     text=True, bufsize=1, start_new_session=True)
+        log = Path(tempfile.gettempdir()) / f"zygote-{os.getpid()}.log"
+        with open(log if debugging() else os.devnull, "a") as stderr:  # the child keeps its own copy
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                         text=True, bufsize=1, start_new_session=True)
         first = self.proc.stdout.readline()
         if not first or not json.loads(first).get("ready"):
             self.close()
@@ -99,7 +99,7 @@ class Zygote:
         answer = self.request(op="spawn", root=str(box.root), kernel_dir=str(box.kernel_dir),
                               connection_file=connection_file, uid=box.uid, limits=limits,
                               scratch_mb=box.limits.scratch_mb, env=kernel_env(),
-                              debug=bool(os.environ.get("GRADER_ZYGOTE_DEBUG")))
+                              debug=debugging())
         return int(answer["id"])
 
     def poll(self, kernel: int) -> int | None:
@@ -153,10 +153,9 @@ class ZygoteProvisioner(LocalProvisioner):
         if self.kernel is None:
             return 0
         try:
-            code = self.parent.zygote.poll(self.kernel)
+            return self.parent.zygote.poll(self.kernel)
         except ZygoteError:
-            code = -1
-        return code
+            return -1
 
     async def wait(self) -> int | None:
         import asyncio

@@ -30,7 +30,7 @@ from pathlib import Path
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Bool
 
-from grader.sandbox.bwrap import WORK_DIR, Box, _tool, base_view, debugging, kernel_env, sandbox_python
+from grader.sandbox.bwrap import WORK_DIR, Box, _python_roots, _tool, base_view, debugging, kernel_env, sandbox_python
 from grader.sandbox.kernel import SandboxedKernelManager
 
 SERVER = Path(__file__).with_name("zygote_server.py")
@@ -98,7 +98,7 @@ class Zygote:
                             "cpu": "RLIMIT_CPU", "core": "RLIMIT_CORE", "nofile": "RLIMIT_NOFILE"}[name], int(soft)])
         answer = self.request(op="spawn", root=str(box.root), kernel_dir=str(box.kernel_dir),
                               connection_file=connection_file, uid=box.uid, limits=limits,
-                              scratch_mb=box.limits.scratch_mb, env=kernel_env(),
+                              scratch_mb=box.limits.scratch_mb, env=kernel_env(), keep=python_roots_under_tmp(),
                               debug=debugging())
         return int(answer["id"])
 
@@ -116,6 +116,13 @@ class Zygote:
             except Exception:  # noqa: BLE001
                 self.proc.kill()
         shutil.rmtree(self.parent, ignore_errors=True)
+
+
+def python_roots_under_tmp() -> list[str]:
+    """Folders of the grading Python environment below the temp folder, which each kernel's fresh /tmp
+    would otherwise hide (a checkout or virtual environment under /tmp)."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    return [str(r) for r in _python_roots() if r.is_relative_to(tmp)]
 
 
 _ZYGOTES: dict[int, Zygote] = {}

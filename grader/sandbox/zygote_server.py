@@ -85,7 +85,19 @@ def _enter_sandbox(req: dict) -> None:
         if read_only:
             _mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     size = f"size={int(req['scratch_mb'])}m,mode=1777"
+    # The Python environment may live under /tmp (a checkout there): keep its folders across the new /tmp.
+    kept = []
+    for i, path in enumerate(req.get("keep", [])):
+        hold = f"/grader/keep-{i}"
+        os.makedirs(hold, exist_ok=True)
+        _mount(path, hold, None, MS_BIND | MS_REC)
+        kept.append((hold, path))
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, size)  # hides every other submission's folders
+    for hold, path in kept:
+        os.makedirs(path, exist_ok=True)
+        _mount(hold, path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        _check(libc.umount2(hold.encode(), MNT_DETACH), f"umount {hold}")
     os.makedirs(kernel_dir)
     _mount(STAGE, kernel_dir, None, MS_BIND)
     _check(libc.umount2(STAGE.encode(), MNT_DETACH), "umount stage")

@@ -15,7 +15,13 @@ from grader.engine.mistakes import Mistake, MistakeError, apply
 from grader.engine.reference import student_source
 
 pytestmark = pytest.mark.grading
-SECRET = b"a fixed test secret, 32 bytes.."
+# Each course draws its own secret, so a mistake must change the answer whatever the secret: a case that
+# catches it only for lucky inputs (a softmax that overflows only when some score is positive) fails
+# here for one of these. ``scripts/probe_mistakes.py`` tries many more random secrets.
+SECRETS = [f"fixed test secret number {i:02d}....".encode() for i in range(8)] + [
+    # found by that script: chapter 1's cases let soft-unstable keep its points (all scores <= 0)
+    bytes.fromhex("b1e3f0025c1abbd7c316c76abea70f01d36e064e73473fbc219efd1df6142d7b"),
+]
 ALL = [pytest.param(m, id=m.id) for ex in registry.exercises() for m in ex.mistakes]
 
 
@@ -25,11 +31,13 @@ def test_each_mistake_applies_exactly_once_and_changes_the_answer(mistake: Mista
     source = mistake.source()  # raises MistakeError when a patch does not apply exactly once
     assert source != student_source(ex.reference(mistake.function))
     namespace = checker.reference_namespace(ex)
-    cases = checker.hidden_cases(ex, mistake.function, SECRET)
-    theirs = checker.local_outcomes(mistake.build(namespace), namespace, cases)
-    ours = checker.local_outcomes(ex.reference(mistake.function), namespace, cases)
-    spec = ex.specs[mistake.function]
-    assert not all(same(t, o, spec) for t, o in zip(theirs, ours, strict=True)), f"{mistake.id} changes nothing"
+    spec, built = ex.specs[mistake.function], mistake.build(namespace)
+    for secret in SECRETS:
+        cases = checker.hidden_cases(ex, mistake.function, secret)
+        theirs = checker.local_outcomes(built, namespace, cases)
+        ours = checker.local_outcomes(ex.reference(mistake.function), namespace, cases)
+        changed = not all(same(t, o, spec) for t, o in zip(theirs, ours, strict=True))
+        assert changed, f"{mistake.id} answers like the reference on every hidden case of secret {secret!r}"
 
 
 def test_a_patch_that_no_longer_matches_is_an_error() -> None:
@@ -54,3 +62,18 @@ def test_the_catalogue_is_patches_mostly() -> None:
     everything = [m for ex in registry.exercises() for m in ex.mistakes]
     rewrites = [m.id for m in everything if m.rewrite is not None]
     assert len(rewrites) <= len(everything) // 5, rewrites
+
+
+def test_the_probe_script_tries_random_secrets_and_rejects_an_unknown_assignment() -> None:
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    probe = Path(__file__).resolve().parents[2] / "scripts" / "probe_mistakes.py"
+    script = [str(probe), "--secrets", "3", "--assignment"]
+    ok = subprocess.run([sys.executable, *script, "ch1-lookup"], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "soft-unstable" in ok.stdout and "kept its points for 0/3 secrets" in ok.stdout
+    bad = subprocess.run([sys.executable, *script, "ch9-nothing"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "no assignment 'ch9-nothing'" in bad.stderr

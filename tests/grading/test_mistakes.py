@@ -67,7 +67,6 @@ def test_the_catalogue_is_patches_mostly() -> None:
 def test_the_probe_script_tries_random_secrets_and_rejects_an_unknown_assignment() -> None:
     import subprocess
     import sys
-
     from pathlib import Path
 
     probe = Path(__file__).resolve().parents[2] / "scripts" / "probe_mistakes.py"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter
@@ -97,15 +98,76 @@ class _MemoryBytecodeCache:
         return cls._instance
 
 
-class FeedbackExporter(HTMLExporter):
-    """nbconvert's HTML exporter whose compiled templates are reused between notebooks.
+# What nbconvert's HTMLExporter changes with BeautifulSoup after rendering (accessibility): every
+# image without an alt attribute gets one, and under an element of class jp-Notebook (JupyterLab's
+# template; nbgrader's feedback template has none) cell inputs and outputs get tabindex="0".
+NO_ALT = "No description has been provided for this image"
+LAB_NOTEBOOK = re.compile("jp-notebook", re.I)
 
-    nbgrader makes a new exporter for every feedback page, and compiling the page's Jinja templates
-    was most of the time of one page. The pages are byte-identical (the cache key is the template
-    source's checksum).
+
+class _ImagesWithoutAlt(HTMLParser):
+    """Where each ``<img>`` start tag without an alt attribute begins (the tokenizer BeautifulSoup uses)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spots: list[tuple[int, int]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img" and not any(name == "alt" for name, _ in attrs):
+            self.spots.append(self.getpos())
+
+
+def with_alt_texts(page: str) -> tuple[str, int]:
+    """``page`` with ``alt="..."`` added to each image that has none; also how many there were."""
+    if "<img" not in page.lower():
+        return page, 0
+    parser = _ImagesWithoutAlt()
+    parser.feed(page)
+    parser.close()
+    line_starts = [0] + [m.end() for m in re.finditer("\n", page)]
+    offsets = [line_starts[line - 1] + col + len("<img") for line, col in parser.spots]
+    for at in reversed(offsets):
+        page = f'{page[:at]} alt="{NO_ALT}"{page[at:]}'
+    return page, len(offsets)
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbconvert's HTML exporter, made cheaper for one page after another; the page stays the same.
+
+    - Its compiled Jinja templates are reused between notebooks (nbgrader makes a new exporter for
+      every feedback page, and compiling them was most of the time of one page; the cache key is the
+      template source's checksum, so the pages are byte-identical).
+    - nbconvert parses the rendered page with BeautifulSoup to add alt texts and ``tabindex``
+      attributes, then writes it out again: that round trip cost more than rendering the page. Here
+      :func:`with_alt_texts` adds the alt texts to the rendered text, finding the images with the same
+      tokenizer, and a page with JupyterLab markup (where the ``tabindex`` edits apply) takes
+      nbconvert's own path. The document is the same (``tests/grading/test_feedback_page.py`` parses
+      both pages and compares the trees); only BeautifulSoup's re-writing (``<br/>`` for ``<br>``,
+      quoting, attribute order) is skipped.
     """
 
     def _create_environment(self):  # noqa: ANN202
         environment = super()._create_environment()
         environment.bytecode_cache = _MemoryBytecodeCache()
         return environment
+
+    def from_notebook_node(self, nb, resources=None, **kw):  # noqa: ANN001, ANN201
+        from nbconvert.exporters.templateexporter import TemplateExporter
+        from nbconvert.filters.highlight import Highlight2HTML
+        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+        # HTMLExporter.from_notebook_node up to its BeautifulSoup pass
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        highlight_code = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+        resources = self._init_resources(resources)
+        filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources)
+        self.register_filter("highlight_code", highlight_code)
+        self.register_filter("filter_data_type", filter_data_type)
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        if LAB_NOTEBOOK.search(page):  # JupyterLab's markup (a lab template, or a student's output): exact path
+            return super().from_notebook_node(nb, resources, **kw)
+        page, missing_alt = with_alt_texts(page)
+        if missing_alt:
+            self.log.warning("Alternative text is missing on %s image(s).", missing_alt)
+        return page, resources

@@ -27,6 +27,7 @@ from traitlets.config import Config
 
 from grader.coursedir import db_url, ensure_tools_on_path, open_api
 from grader.engine.secret import SECRET_FILE, course_secret
+from grader.gradebook_engines import share_engines
 from grader.merge import merge_shards
 
 
@@ -115,6 +116,7 @@ def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_m
     stderr = os.open(shard / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(stderr, 2)
     make_shard(Path(course), shard, Path(gradebook))
+    share_engines()  # nbgrader opens ~10 gradebooks per notebook: one engine per database instead
     cfg = overrides_config(timeout, memory_mb, sandbox)
     # Kernels talk over Unix sockets in their own sandbox folder (grader/sandbox/kernel.py), never TCP
     # ports, which kernels started at the same time in different processes could pick twice. Each worker

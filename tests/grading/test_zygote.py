@@ -142,3 +142,32 @@ def test_a_shut_down_zygote_kernel_leaves_no_task_of_its_uid(tmp_path: Path) -> 
             assert left == [], f"uid {uid} still runs: {left}"
     finally:
         close_all()
+
+
+KERNEL_START = """
+import os, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+import zygote_server
+zygote_server.preload(torch=False)
+from jupyter_client.connect import write_connection_file
+folder = tempfile.mkdtemp()
+connection = os.path.join(folder, "kernel.json")
+write_connection_file(connection, transport="ipc", ip=os.path.join(folder, "kernel"))
+before = set(sys.modules)
+from ipykernel.kernelapp import IPKernelApp
+IPKernelApp.instance().initialize(["-f", connection, "--HistoryManager.hist_file=:memory:"])
+with open(sys.argv[2], "w") as f:
+    f.write("\\n".join(sorted(set(sys.modules) - before)))
+os._exit(0)
+"""
+
+
+def test_the_zygote_has_imported_what_a_kernel_start_imports(tmp_path: Path) -> None:
+    """A kernel forked from the zygote imports (almost) nothing while it starts: KERNEL_START_IMPORTS is
+    complete for the installed ipykernel (it imported 161 modules, 0.1 s per kernel, before)."""
+    sandbox = Path(__file__).resolve().parents[2] / "grader" / "sandbox"
+    out = tmp_path / "imported.txt"
+    subprocess.run([PY, "-c", KERNEL_START, str(sandbox), str(out)], env=ENV, check=True, capture_output=True,
+                   timeout=120)
+    imported = [m for m in out.read_text().splitlines() if m]
+    assert len(imported) <= 3, f"a kernel start imports {len(imported)} modules the zygote has not: {imported}"

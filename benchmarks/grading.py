@@ -5,8 +5,8 @@
     python benchmarks/grading.py --assignment tiny                # the synthetic two-function course
     python benchmarks/grading.py --jobs 1 2 4 --repeat 2          # several worker counts, best of 2
 
-N submissions (a fixed mix of correct ones, known mistakes, unsolved releases, invalid JSON and an
-infinite loop) are graded in fresh copies of one course:
+N submissions (a fixed mix of correct ones, known mistakes, unsolved releases, invalid JSON and, unless
+``--mix ordinary``, one infinite loop in eight) are graded in fresh copies of one course:
 
 - **stock**: ``nbgrader autograde`` then ``nbgrader generate_feedback``, serially, sandbox on (the
   course's ``nbgrader_config.py``: every kernel in bubblewrap, verdicts from outside the kernel);
@@ -48,8 +48,12 @@ ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get(
 TINY_MIX = ["correct", "wrong", "correct", "half", "unsolved", "correct", "wrong", "correct",
             "invalid_json", "correct", "wrong", "infinite_loop", "correct", "memory_hog", "huge_output",
             "deleted_tests"]
-#: The real chapters' mix: mostly ordinary work (right, one known mistake, untouched), a few broken.
-REAL_MIX = ["correct", "mistake", "correct", "unsolved", "correct", "invalid_json", "mistake", "infinite_loop"]
+#: The real chapters' mixes: mostly ordinary work (right, one known mistake, untouched), a few broken;
+#: "loops" has one infinite loop in eight (each costs a cell timeout, the same for every grader).
+MIXES = {
+    "loops": ["correct", "mistake", "correct", "unsolved", "correct", "invalid_json", "mistake", "infinite_loop"],
+    "ordinary": ["correct", "mistake", "correct", "unsolved", "correct", "invalid_json", "mistake", "correct"],
+}
 PHASES = ["kernel start", "setup cell", "other cells", "hidden checks", "kernel shutdown"]
 
 
@@ -61,7 +65,7 @@ def make_tiny(course: Path, n: int, timeout: int) -> tuple[str, list[str]]:
     return synthetic.ASSIGNMENT, kinds
 
 
-def make_real(course: Path, assignment: str, n: int, timeout: int) -> tuple[str, list[str]]:
+def make_real(course: Path, assignment: str, n: int, timeout: int, mix: str = "loops") -> tuple[str, list[str]]:
     exercise = registry.exercise(assignment)
     for part in ("source", "release"):
         shutil.copytree(COURSE_DIR / part / assignment, course / part / assignment)
@@ -72,7 +76,7 @@ def make_real(course: Path, assignment: str, n: int, timeout: int) -> tuple[str,
     first_answer = next(c.metadata["nbgrader"]["grade_id"] for c in release.cells
                         if c.metadata.get("nbgrader", {}).get("solution"))
     mistakes = exercise.mistakes
-    kinds = [REAL_MIX[i % len(REAL_MIX)] for i in range(n)]
+    kinds = [MIXES[mix][i % len(MIXES[mix])] for i in range(n)]
     for i, kind in enumerate(kinds):
         path = course / "submitted" / f"s{i:03d}-{kind}" / assignment / f"{assignment}.ipynb"
         path.parent.mkdir(parents=True)
@@ -156,6 +160,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1, help="runs of each method, interleaved; best counts")
     p.add_argument("--timeout", type=int, default=5, help="cell timeout in seconds for all (default 5)")
     p.add_argument("--no-unsandboxed", action="store_true", help="skip the stock run without the sandbox")
+    p.add_argument("--mix", choices=list(MIXES), default="loops",
+                   help="the real chapters' class: 'loops' (default, one infinite loop in eight) or 'ordinary' (none)")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
@@ -164,7 +170,7 @@ def main() -> None:
         if args.assignment == synthetic.ASSIGNMENT:
             assignment, kinds = make_tiny(base, args.n, args.timeout)
         else:
-            assignment, kinds = make_real(base, args.assignment, args.n, args.timeout)
+            assignment, kinds = make_real(base, args.assignment, args.n, args.timeout, args.mix)
         subprocess.run([PY, "-m", "grader", "--course-dir", str(base), "secret"], env=ENV, check=True,
                        capture_output=True)  # one secret for every copy: the same hidden inputs
         mix = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))

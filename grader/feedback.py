@@ -15,6 +15,7 @@ import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
@@ -131,12 +132,36 @@ def with_alt_texts(page: str) -> tuple[str, int]:
     return page, len(offsets)
 
 
+class _SameCellsOnce:
+    """nbconvert's code highlighter, remembering its answers: most cells of a class's notebooks are the
+    release's, unchanged, and highlighting them again was a third of a feedback page's time. The answer
+    depends only on the cell's source, its language and the highlighter's settings (the key)."""
+
+    answers: dict[tuple, str] = {}
+    limit = 4096
+
+    def __init__(self, highlight: Any) -> None:
+        self.highlight = highlight
+
+    def __call__(self, source: str, language: str | None = None, metadata: Any = None) -> str:
+        magics = metadata.get("magics_language") if metadata else None
+        options = repr(sorted(self.highlight.extra_formatter_options.items()))
+        key = (source, language, magics, self.highlight.pygments_lexer, options)
+        if key not in self.answers:
+            if len(self.answers) >= self.limit:
+                self.answers.clear()
+            self.answers[key] = self.highlight(source, language, metadata)
+        return self.answers[key]
+
+
 class FeedbackExporter(HTMLExporter):
     """nbconvert's HTML exporter, made cheaper for one page after another; the page stays the same.
 
     - Its compiled Jinja templates are reused between notebooks (nbgrader makes a new exporter for
       every feedback page, and compiling them was most of the time of one page; the cache key is the
       template source's checksum, so the pages are byte-identical).
+    - Code cells are highlighted once per worker (:class:`_SameCellsOnce`): a class's notebooks share
+      most of their cells.
     - nbconvert parses the rendered page with BeautifulSoup to add alt texts and ``tabindex``
       attributes, then writes it out again: that round trip cost more than rendering the page. Here
       :func:`with_alt_texts` adds the alt texts to the rendered text, finding the images with the same
@@ -160,6 +185,8 @@ class FeedbackExporter(HTMLExporter):
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
         highlight_code = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+        if isinstance(highlight_code, Highlight2HTML):
+            highlight_code = _SameCellsOnce(highlight_code)
         resources = self._init_resources(resources)
         filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources)
         self.register_filter("highlight_code", highlight_code)

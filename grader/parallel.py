@@ -27,8 +27,9 @@ from traitlets.config import Config
 
 from grader.coursedir import db_url, ensure_tools_on_path, open_api
 from grader.engine.secret import SECRET_FILE, course_secret
-from grader.gradebook_engines import share_engines
 from grader.merge import merge_shards
+from grader.nbgrader_speedups import speed_up_nbgrader
+from grader.sandbox.bwrap import debugging
 
 
 @dataclass
@@ -115,8 +116,11 @@ def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_m
     # kernels inherit stderr: keep their start-up warnings out of the progress bar
     stderr = os.open(shard / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(stderr, 2)
+    import faulthandler
+
+    faulthandler.enable(all_threads=True)  # a worker that dies in C code says where, in its stderr.log
     make_shard(Path(course), shard, Path(gradebook))
-    share_engines()  # nbgrader opens ~10 gradebooks per notebook: one engine per database instead
+    speed_up_nbgrader()  # one gradebook engine per database, one metadata validator per schema
     cfg = overrides_config(timeout, memory_mb, sandbox)
     # Kernels talk over Unix sockets in their own sandbox folder (grader/sandbox/kernel.py), never TCP
     # ports, which kernels started at the same time in different processes could pick twice. Each worker
@@ -171,6 +175,9 @@ def grade_parallel(
     jobs = max(1, min(jobs or available_cores(), len(tasks) or 1))
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="grader-shards-") as tmp:
+        if debugging():  # keep the workers' shards (their stderr.log) for the grader's developers
+            tmp = tempfile.mkdtemp(prefix="grader-shards-kept-")
+            print(f"GRADER_ZYGOTE_DEBUG: the workers' shards are kept in {tmp}", file=sys.stderr)
         gradebook = Path(tmp) / "snapshot.db"
         snapshot_gradebook(into, gradebook)  # the gradebook the results go to knows the assignments
         # fork: workers start at once with nbgrader already imported (spawn costs seconds per worker)
@@ -188,11 +195,23 @@ def grade_parallel(
                 if on_done is not None:
                     on_done(outcome)
         shards = sorted(p for p in Path(tmp).iterdir() if p.is_dir())
+        crashed = [o for o in outcomes if o.message.startswith("grading crashed")]
+        if crashed:  # a worker died: what the workers wrote last goes into these submissions' logs
+            last_words = "".join(f"--- stderr of worker {p.name} ---\n{_tail(p / 'stderr.log')}\n" for p in shards)
+            for o in crashed:
+                o.log = last_words
         t0 = time.perf_counter()
         merge_shards(shards, into)
         if os.environ.get("GRADER_TIMING"):
             print(f"merge: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
     return sorted(outcomes, key=lambda o: (o.assignment, o.student))
+
+
+def _tail(path: Path, size: int = 6000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return "(no stderr.log)"
 
 
 def gradebook_url(course: Path) -> str:

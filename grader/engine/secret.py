@@ -29,16 +29,24 @@ def course_secret(course: Path, create: bool = True) -> bytes:
             f"{course} has no grading secret ({SECRET_FILE}). Shards graded apart must share one: create it "
             "once with `python -m grader secret` and copy it with the course to every machine."
         )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        text = path.read_text().strip()
-        if len(text) < 32:
-            raise ValueError(f"{path} is not a grading secret (too short): delete it to make a new one") from None
-        return bytes.fromhex(text)
-    with os.fdopen(fd, "w") as f:
-        f.write(os.urandom(32).hex() + "\n")
-    return course_secret(course)
+    if not path.exists():
+        # Written whole under a private name, then linked into place (atomic, and refused if another process
+        # got there first): a process reading the secret never sees a half-written file. Two grading
+        # workers once created it at the same time, and one read it empty.
+        draft = path.with_name(f"{SECRET_FILE}.{os.getpid()}.{os.urandom(4).hex()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process created it: use theirs
+        finally:
+            draft.unlink()
+    text = path.read_text().strip()
+    if len(text) < 32:
+        raise ValueError(f"{path} is not a grading secret (too short): delete it to make a new one")
+    return bytes.fromhex(text)
 
 
 def seed_for(secret: bytes, assignment: str, name: str) -> int:

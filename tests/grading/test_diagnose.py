@@ -9,6 +9,8 @@ data. (The same checks in real sandboxed kernels: ``test_exercise_proofs.py``, `
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -204,3 +206,22 @@ def test_grading_is_reproducible() -> None:
     first = check("ch5-gqa", "repeat_kv", ns)
     assert first == check("ch5-gqa", "repeat_kv", ns)
     assert first.mistake == m.id
+
+
+def _secret_of(folder: str) -> str:
+    from grader.engine.secret import course_secret
+
+    return course_secret(Path(folder)).hex()
+
+
+def test_processes_creating_the_secret_at_once_all_read_the_same_whole_secret(tmp_path: Path) -> None:
+    """The grading workers of one run once created the secret together, and one read it half-written."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    folders = [tmp_path / f"course-{i}" for i in range(10)]
+    with ProcessPoolExecutor(8) as pool:
+        for folder in folders:
+            folder.mkdir()
+            secrets = list(pool.map(_secret_of, [str(folder)] * 8))
+            assert len(set(secrets)) == 1 and len(secrets[0]) == 64
+            assert sorted(p.name for p in folder.iterdir()) == [".grading-secret"]  # no draft left behind

@@ -128,3 +128,15 @@ def test_alt_texts_go_to_images_without_one_outside_scripts_and_comments() -> No
     assert page.count(f'alt="{NO_ALT}"') == 3 and f'<img alt="{NO_ALT}" src=a>' in page
     assert '<IMG ALT="b" src=c>' in page and '"<img src=d>"' in page and "<!-- <img src=e> -->" in page
     assert with_alt_texts("<p>no images</p>") == ("<p>no images</p>", 0)
+
+
+def test_a_page_rendered_again_from_remembered_highlighting_is_byte_identical() -> None:
+    from grader.feedback import _SameCellsOnce
+
+    nb = _release("ch3-self-cross")
+    _SameCellsOnce.answers.clear()
+    first, _ = FeedbackExporter(config=_config()).from_notebook_node(nb, _resources(nb))
+    remembered = len(_SameCellsOnce.answers)
+    again, _ = FeedbackExporter(config=_config()).from_notebook_node(nb, _resources(nb))
+    assert remembered == sum(1 for c in nb.cells if c.cell_type == "code" and c.source) > 0
+    assert len(_SameCellsOnce.answers) == remembered and again == first

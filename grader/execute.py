@@ -128,12 +128,19 @@ class TrustedExecute(Execute):
         exercise = registry.exercise(assignment, course / "exercises")
         secret = course_secret(course)
         self.sandboxed = self._sandboxed()
+        self._uses_torch = exercise.uses_torch
         if self.sandboxed:
             check_available()
         else:
             self.log.warning("grading %s WITHOUT a sandbox: its code runs as you, with your files", assignment)
         run_sync(self._async_grade)(exercise, secret)
         return self.nb, self.resources
+
+    def create_kernel_manager(self):  # noqa: ANN201
+        km = super().create_kernel_manager()
+        if hasattr(km, "preload_torch"):  # a zygote kernel: from the zygote with PyTorch only where needed
+            km.preload_torch = getattr(self, "_uses_torch", True)
+        return km
 
     def _sandboxed_config(self) -> bool:
         return bool(self.config.get("SandboxedKernelManager", {}).get("sandbox", True))

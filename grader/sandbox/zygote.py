@@ -49,7 +49,7 @@ def available() -> bool:
 class Zygote:
     """One zygote process and the folder that holds its kernels' sandboxes."""
 
-    def __init__(self, scratch_mb: int = 256) -> None:
+    def __init__(self, scratch_mb: int = 256, torch: bool = True) -> None:
         self.parent = Path(tempfile.mkdtemp(prefix="gz-"))
         etc = self.parent / ".etc"
         etc.mkdir()
@@ -64,7 +64,7 @@ class Zygote:
         cmd += ["--clearenv"]
         for key, value in kernel_env().items():
             cmd += ["--setenv", key, value]
-        cmd += [sandbox_python(), "-I", SERVER_IN_SANDBOX, "--torch"]
+        cmd += [sandbox_python(), "-I", SERVER_IN_SANDBOX, *(["--torch"] if torch else [])]
         self.lock = threading.Lock()
         log = Path(tempfile.gettempdir()) / f"zygote-{os.getpid()}.log"
         with open(log if debugging() else os.devnull, "a") as stderr:  # the child keeps its own copy
@@ -125,21 +125,21 @@ def python_roots_under_tmp() -> list[str]:
     return [str(r) for r in _python_roots() if r.is_relative_to(tmp)]
 
 
-_ZYGOTES: dict[int, Zygote] = {}
+_ZYGOTES: dict[tuple[int, bool], Zygote] = {}
 
 
-def zygote_for_this_process(scratch_mb: int) -> Zygote:
-    """The zygote of this (worker) process, started on first use."""
-    pid = os.getpid()
-    if pid not in _ZYGOTES or _ZYGOTES[pid].proc.poll() is not None:
-        _ZYGOTES[pid] = Zygote(scratch_mb)
-    return _ZYGOTES[pid]
+def zygote_for_this_process(scratch_mb: int, torch: bool = True) -> Zygote:
+    """The zygote of this (worker) process, started on first use: one that has imported PyTorch for the
+    PyTorch chapters, one without it for the others (importing it costs each worker seconds)."""
+    key = (os.getpid(), torch)
+    if key not in _ZYGOTES or _ZYGOTES[key].proc.poll() is not None:
+        _ZYGOTES[key] = Zygote(scratch_mb, torch=torch)
+    return _ZYGOTES[key]
 
 
 def close_all() -> None:
-    zygote = _ZYGOTES.pop(os.getpid(), None)
-    if zygote is not None:
-        zygote.close()
+    for key in [k for k in _ZYGOTES if k[0] == os.getpid()]:
+        _ZYGOTES.pop(key).close()
 
 
 class ZygoteProvisioner(LocalProvisioner):
@@ -195,10 +195,12 @@ class ZygoteKernelManager(SandboxedKernelManager):
     """Sandboxed kernels forked from this worker's zygote."""
 
     zygote_enabled = Bool(True, help="Fork kernels from a pre-imported zygote when possible.").tag(config=True)
+    preload_torch = Bool(True, help="Fork from a zygote that has imported PyTorch (the grader sets it per "
+                         "assignment: only the PyTorch chapters need it).").tag(config=True)
 
     @property
     def zygote(self) -> Zygote:
-        return zygote_for_this_process(self.scratch_mb)
+        return zygote_for_this_process(self.scratch_mb, self.preload_torch)
 
     async def _async_pre_start_kernel(self, **kw: t.Any) -> tuple[list[str], dict[str, t.Any]]:
         import uuid

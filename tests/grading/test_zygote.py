@@ -171,3 +171,45 @@ def test_the_zygote_has_imported_what_a_kernel_start_imports(tmp_path: Path) -> 
                    timeout=120)
     imported = [m for m in out.read_text().splitlines() if m]
     assert len(imported) <= 3, f"a kernel start imports {len(imported)} modules the zygote has not: {imported}"
+
+
+@pytest.mark.skipif(not zygote_kernels_possible(), reason="zygote kernels need root and bubblewrap")
+def test_only_the_pytorch_chapters_fork_from_a_zygote_that_imported_pytorch(tmp_path: Path) -> None:
+    """Importing PyTorch costs each worker's zygote seconds: the NumPy chapters' zygote does without it.
+    TrustedExecute asks for it per assignment (``Exercise.uses_torch``)."""
+    import asyncio
+
+    from grader.coursedir import COURSE_DIR, load_config
+    from grader.engine import registry
+    from grader.sandbox.zygote import ZygoteKernelManager, close_all
+
+    async def torch_imported(preload_torch: bool) -> bool:
+        km = ZygoteKernelManager(config=load_config(COURSE_DIR))
+        km.preload_torch = preload_torch
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            reply = await kc.execute("import sys; assert 'torch' in sys.modules", reply=True, timeout=60)
+            return reply["content"]["status"] == "ok"
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    try:
+        assert asyncio.run(torch_imported(True)) is True
+        assert asyncio.run(torch_imported(False)) is False
+    finally:
+        close_all()
+    assert not registry.exercise("ch2-sdpa").uses_torch and registry.exercise("ch4-multihead").uses_torch
+    from grader.execute import TrustedExecute
+
+    cfg = load_config(COURSE_DIR)
+    cfg.TrustedExecute.zygote = True
+    for uses_torch in (False, True):
+        execute = TrustedExecute(config=cfg)
+        execute._uses_torch = uses_torch  # what preprocess() sets from the assignment's exercise
+        execute.nb = nbformat.v4.new_notebook()
+        km = execute.create_kernel_manager()
+        assert isinstance(km, ZygoteKernelManager) and km.preload_torch is uses_torch

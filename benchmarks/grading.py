@@ -221,6 +221,14 @@ def main() -> None:
             f"{(best[c]['feedback'] / n if 'feedback' in best[c] else float('nan')):17.3f}" for c in cols))
         print("(bookkeeping = autograde's wall time minus the executed notebooks', per notebook, nbgrader's "
               "start-up included; not separable in the parallel CLI)")
+        work = ("setup cell", "other cells", "hidden checks")
+        over = []
+        for c in cols:  # core-seconds per notebook that are not the notebook's cells and its hidden checks
+            cores = 1 if c.startswith("stock") else int(c.split("-")[1])
+            over.append(cores * best[c]["total"] / n - sum(best[c]["phases"][w] for w in work))
+        print(f"{'overhead (core-s/notebook)':<28}" + "".join(f"{v:17.3f}" for v in over))
+        print("(overhead = workers x wall time / notebooks - setup, other cells and hidden checks: kernel start and "
+              "shutdown, nbgrader, feedback, start-up and merge)")
         if any(r["grades"] != reference for r in best.values()):
             sys.exit("grades differ from serial stock nbgrader")
 

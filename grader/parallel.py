@@ -10,6 +10,7 @@ one process. A submission that crashes nbgrader is reported and the others go on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -174,10 +175,12 @@ def grade_parallel(
     tasks = list(tasks)
     jobs = max(1, min(jobs or available_cores(), len(tasks) or 1))
     outcomes: list[Outcome] = []
-    with tempfile.TemporaryDirectory(prefix="grader-shards-") as tmp:
-        if debugging():  # keep the workers' shards (their stderr.log) for the grader's developers
-            tmp = tempfile.mkdtemp(prefix="grader-shards-kept-")
-            print(f"GRADER_ZYGOTE_DEBUG: the workers' shards are kept in {tmp}", file=sys.stderr)
+    if debugging():  # keep the workers' shards (their stderr.log) for the grader's developers
+        shards_dir = contextlib.nullcontext(tempfile.mkdtemp(prefix="grader-shards-kept-"))
+        print(f"GRADER_ZYGOTE_DEBUG: the workers' shards are kept in {shards_dir.enter_result}", file=sys.stderr)
+    else:
+        shards_dir = tempfile.TemporaryDirectory(prefix="grader-shards-")
+    with shards_dir as tmp:
         gradebook = Path(tmp) / "snapshot.db"
         snapshot_gradebook(into, gradebook)  # the gradebook the results go to knows the assignments
         # fork: workers start at once with nbgrader already imported (spawn costs seconds per worker)

@@ -66,7 +66,7 @@ class Zygote:
             cmd += ["--setenv", key, value]
         cmd += [sandbox_python(), "-I", SERVER_IN_SANDBOX, *(["--torch"] if torch else [])]
         self.lock = threading.Lock()
-        log = Path(tempfile.gettempdir()) / f"zygote-{os.getpid()}.log"
+        log = Path(tempfile.gettempdir()) / f"zygote-{os.getpid()}{'-torch' if torch else ''}.log"
         with open(log if debugging() else os.devnull, "a") as stderr:  # the child keeps its own copy
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                          text=True, bufsize=1, start_new_session=True)

@@ -100,9 +100,13 @@ class FigurePage:
         return self._hover(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
     def _hover(self, x: float, y: float) -> str:
+        label = self.page.locator("g.hoverlayer g.hovertext").first
+        # Off every figure first, until the last label is gone: reading right after the move could catch the
+        # previous cell's label still drawn (a flake seen once in CI: the label of the cell hovered before).
+        self.page.mouse.move(0, 0)
+        label.wait_for(state="detached", timeout=5_000)
         self.page.mouse.move(x - 3, y - 3)
         self.page.mouse.move(x, y, steps=3)
-        label = self.page.locator("g.hoverlayer g.hovertext").first
         label.wait_for(timeout=5_000)
         lines = label.evaluate("el => [...el.querySelectorAll('text.nums tspan.line')].map(t => t.textContent)")
         return " ".join(" ".join(lines or [label.text_content()]).split())

@@ -26,9 +26,9 @@ import warnings
 from pathlib import Path
 
 from grader.coursedir import assignment_ids, db_url, ensure_tools_on_path, open_api
-from grader.lms import LMSError
 from grader.parallel import INVALID_JSON
-from grader.report import CSV_FILE
+from grader.term.lms import LMSError
+from grader.term.report import CSV_FILE
 
 
 class UsageError(Exception):
@@ -138,9 +138,9 @@ def ensure_generated(course: Path, assignment: str) -> None:
 
 
 def cmd_import(args) -> int:
-    from grader.collect import import_submissions, record_students
-    from grader.lms import load_roster
-    from grader.term import apply_term
+    from grader.term.collect import import_submissions, record_students
+    from grader.term.deadlines import apply_term
+    from grader.term.lms import load_roster
 
     course = resolve_course(args.course_dir)
     assignment = check_assignments(course, [args.assignment])[0]
@@ -174,7 +174,7 @@ def _finish(into: Path, messages: dict, csv_path: Path | None, assignments: set[
 
     Reasons for submissions that could not be graded come from the submitted files themselves (so the
     CSV is the same however the grading was split), then from this run's ``messages``."""
-    from grader.report import read_rows, summary, write_csv
+    from grader.term.report import read_rows, summary, write_csv
 
     _, found = find_tasks(into, assignment_ids(into), None)
     rows = read_rows(into, {**messages, **found})
@@ -210,8 +210,8 @@ def check_tasks(course: Path, assignments: list[str], named: bool, students: lis
 
 def apply_extensions(course: Path, into: Path, assignment: str, students: list[str]) -> None:
     """The config's due date and these students' extensions, into the gradebook at ``into``."""
-    from grader.lms import load_roster
-    from grader.term import apply_term
+    from grader.term.deadlines import apply_term
+    from grader.term.lms import load_roster
 
     roster = load_roster(course)
     try:
@@ -241,7 +241,7 @@ def cmd_grade(args) -> int:
         except SandboxUnavailable as err:
             raise SystemExit(f"error: {err}") from None
     if args.student:  # an LMS id stands for its student (a pseudonym when grading anonymously)
-        from grader.lms import load_roster
+        from grader.term.lms import load_roster
 
         by_lms_id = {p.lms_id: s for s, p in load_roster(course).items()}
         args.student = [s if (course / "submitted" / s).is_dir() else by_lms_id.get(s, s) for s in args.student]
@@ -320,7 +320,7 @@ def cmd_merge(args) -> int:
 
 def cmd_report(args) -> int:
     course = resolve_course(args.course_dir)
-    from grader.report import read_rows
+    from grader.term.report import read_rows
 
     if not (course / "gradebook.db").exists() or not any(r.submitted for r in read_rows(course)):
         raise UsageError(f"nothing graded yet in {course}: import and grade first")
@@ -329,7 +329,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_return(args) -> int:
-    from grader.lmsreturn import write_return
+    from grader.term.lmsreturn import write_return
 
     course = resolve_course(args.course_dir)
     assignment = check_assignments(course, [args.assignment])[0]

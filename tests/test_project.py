@@ -60,3 +60,21 @@ def test_no_build_output_or_copies_committed():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     bad = [f for f in tracked.splitlines() if f.startswith("_build/") or "-Copy" in f or ".ipynb_checkpoints" in f]
     assert not bad, bad
+
+
+def test_the_grading_core_never_imports_the_instructors_term():
+    """Two rooms: ``grader/term/`` (LMS, import, deadlines, report, return) may use the core, never the reverse;
+    only ``grader/cli.py`` joins them."""
+    import ast
+
+    core = [p for p in (ROOT / "grader").rglob("*.py")
+            if "term" not in p.relative_to(ROOT / "grader").parts[:1] and p.name != "cli.py"
+            and "exercises" not in p.parts and "source" not in p.parts and "release" not in p.parts]
+    assert len(core) > 10, core
+    crossing = []
+    for path in core:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            crossing += [f"{path.relative_to(ROOT)} imports {n}" for n in names if n.startswith("grader.term")]
+    assert not crossing, crossing

@@ -19,8 +19,8 @@ import nbformat
 import pytest
 
 from grader import synthetic
-from grader.collect import import_submissions
-from grader.lms import classify
+from grader.term.collect import import_submissions
+from grader.term.lms import classify
 
 A = synthetic.ASSIGNMENT
 PY = sys.executable

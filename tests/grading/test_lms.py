@@ -26,8 +26,8 @@ import nbformat
 import pytest
 
 from grader import synthetic
-from grader.lms import LMSError, classify, read_download, read_roster
-from grader.term import penalty
+from grader.term.deadlines import penalty
+from grader.term.lms import LMSError, classify, read_download, read_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -446,7 +446,7 @@ def test_rosters_of_each_lms(tmp_path):
 
 
 def test_a_late_marker_without_a_due_date_is_reported(tmp_path):
-    from grader.collect import import_submissions
+    from grader.term.collect import import_submissions
 
     good = nbformat.v4.writes(nbformat.v4.new_notebook())
     download = tmp_path / "canvas.zip"

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.lms import LMSError, Result, canvas_grades_csv, feedback_zip, load_roster, moodle_grades_csv
-from grader.report import NOT_SUBMITTED, read_rows
+from grader.term.lms import LMSError, Result, canvas_grades_csv, feedback_zip, load_roster, moodle_grades_csv
+from grader.term.report import NOT_SUBMITTED, read_rows
 
 RETURN_DIR = "lms-return"
 

@@ -32,7 +32,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.lms import (
+from grader.term.lms import (
     ROSTER_FILE,
     Entry,
     LMSError,
@@ -127,10 +127,10 @@ def import_submissions(
     timezone: str = "UTC",
 ) -> ImportReport:
     """Import every student's newest notebook from ``source`` into ``course/submitted/`` and account
-    for every other file. Raises :class:`grader.lms.LMSError` for unusable input (nothing written)."""
+    for every other file. Raises :class:`grader.term.lms.LMSError` for unusable input (nothing written)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from grader.term import due_date, extension_days, write_timestamp
+    from grader.term.deadlines import due_date, extension_days, write_timestamp
 
     try:
         ZoneInfo(timezone)

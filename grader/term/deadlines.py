@@ -4,7 +4,7 @@ In ``grader/nbgrader_config.py``::
 
     c.Term.due_dates = {"ch2-sdpa": "2026-10-05 23:59:00 Europe/Berlin"}
     c.Term.extensions = {"ch2-sdpa": {"12345": 2}}   # days, per student (LMS id or student id)
-    c.AssignLatePenalties.plugin_class = "grader.term.LatePenalty"
+    c.AssignLatePenalties.plugin_class = "grader.term.deadlines.LatePenalty"
     c.LatePenalty.percent_per_day = 10               # of the notebook's score, per day or part of a day
     c.LatePenalty.grace_minutes = 0
 

@@ -6,7 +6,8 @@
   python -m grader report                                         # CSV + summary from the gradebook
   python -m grader return ch2-sdpa [--lms canvas|moodle]          # LMS grade file + feedback archive
 
-The course is ``--course-dir``, else the current folder if it is one, else ``./grader``. Expected
+The course is ``--course-dir`` (before or after the command), else the current folder if it is one, else
+``./grader``. Expected
 mistakes (an unknown assignment or student, a corrupt zip, nothing to grade...) stop with ``error: ...``
 and a non-zero exit, never a traceback.
 
@@ -347,11 +348,36 @@ def cmd_return(args) -> int:
     return 0
 
 
+class SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: its options may come before, between or after its positional arguments
+    (``grade ch2-sdpa --jobs 2 ch3-self-cross``), as a user types them."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing:  # parse_known_intermixed_args calls back into this method
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, sub_level: bool = False) -> None:
+    """The options every command takes (``--course-dir``), on the main parser and on each subcommand's.
+
+    On a subcommand the default is ``SUPPRESS``, so ``python -m grader --course-dir D grade`` keeps ``D``
+    and ``python -m grader grade --course-dir D`` sets it: the option works before or after the command.
+    """
+    parser.add_argument("--course-dir", default=argparse.SUPPRESS if sub_level else None,
+                        help="nbgrader course directory (default: the current folder if it is one, else ./grader)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m grader", description=__doc__.split("\n\n")[0])
-    p.add_argument("--course-dir", default=None,
-                   help="nbgrader course directory (default: the current folder if it is one, else ./grader)")
-    sub = p.add_subparsers(dest="command", required=True)
+    add_global_options(p)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=SubcommandParser)
 
     imp = sub.add_parser("import", help="import an LMS zip or a folder of notebooks into submitted/")
     imp.add_argument("source", help="zip file (Canvas, Moodle, plain) or folder of <student>.ipynb")
@@ -405,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--missing-zero", action="store_true", help="0 for students who sent nothing (default: blank)")
     ret.add_argument("--out", help="folder for the files (default: <course>/lms-return/<assignment>/)")
     ret.set_defaults(func=cmd_return)
+
+    for command in sub.choices.values():  # every subcommand, whoever added it
+        add_global_options(command, sub_level=True)
     return p
 
 

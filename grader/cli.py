@@ -6,10 +6,9 @@
   python -m grader report                                         # CSV + summary from the gradebook
   python -m grader return ch2-sdpa [--lms canvas|moodle]          # LMS grade file + feedback archive
 
-The course is ``--course-dir`` (before or after the command), else the current folder if it is one, else
-``./grader``. Expected
-mistakes (an unknown assignment or student, a corrupt zip, nothing to grade...) stop with ``error: ...``
-and a non-zero exit, never a traceback.
+The course is ``--course-dir`` (before or after the command), else the current folder if it is one,
+else ``./grader``. Expected mistakes (an unknown assignment or student, a corrupt zip, nothing to
+grade...) stop with ``error: ...`` and a non-zero exit, never a traceback.
 
 Grading uses nbgrader itself with the course's ``nbgrader_config.py`` (see grader/parallel.py), so
 grades are the ones serial ``nbgrader autograde`` gives.

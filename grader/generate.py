@@ -16,11 +16,15 @@ For every exercise ``<id>`` (one folder ``grader/exercises/<id>/`` each, found b
    - ``given: [name, ...]`` -- code the notebook hands to students whole (a model to run their
      functions on): the source of each name (``checks.REFERENCES`` or ``solutions``) in a locked cell,
      with no solution region; not graded; while it checks, the grader uses it like a helper.
-   - ``grade: name`` + ``points: n`` -- a grade cell (``grade_id`` from
-     :func:`grader.engine.verdict.grade_id`). In the notebook it runs the visible test
-     ``test_<name>()``; at grading time the grader replaces its outputs by the verdict of the hidden
-     checks, computed outside the student's kernel (``grader/execute.py``).
-   - ``selfcheck: true`` -- the self-check harness (``grader/exercises/_selfcheck.py``), locked.
+   - ``grade: name`` + ``points: n`` -- the body of the visible test of ``name``
+     (:mod:`grader.visible_tests`: inputs as literals or ``draw(...)``, ``check("what", value)`` calls
+     whose expected values the generator computes with the reference and embeds). It becomes two
+     locked cells after the answer: the test ``test_<name>`` and the grade cell (``grade_id`` from
+     :func:`grader.engine.verdict.grade_id`), which runs it. At grading time the grader replaces the
+     grade cell's outputs by the verdict of the hidden checks, computed outside the student's kernel
+     (``grader/execute.py``).
+   - ``selfcheck: true`` -- the self-check harness (``grader/exercises/_selfcheck.py``), locked and
+     collapsed (its source hidden in JupyterLab, Colab and on the website).
    - ``locked: true`` -- a read-only cell (restored by ``nbgrader autograde`` if a student edits it).
    - ``solution: true`` -- an answer cell whose solution region is written in the exercise text
      itself (only for code that is not part of the ``solutions`` contract).
@@ -55,6 +59,7 @@ from pathlib import Path
 
 import nbformat
 
+from grader import visible_tests
 from grader.engine import reference as ref
 from grader.engine import registry, verdict
 from grader.engine.mistakes import Mistake, inject
@@ -153,18 +158,23 @@ def grade_cell_source(name: str, points: float) -> str:
     plural = "" if points == 1 else "s"
     return "\n".join(
         [
-            f"# Graded: {name} ({points:g} point{plural}). The grader checks it outside this notebook, on hidden",
-            "# inputs; here this cell runs the visible test (the same one self_check() runs).",
+            f"# Graded: {name} ({points:g} point{plural}). This cell runs the visible test above; the grader",
+            "# checks your function again, outside this notebook, on hidden inputs.",
             f"test_{name}()",
         ]
     )
 
 
-def selfcheck_source(points: dict[str, float]) -> str:
-    harness = (EXERCISES_DIR / "_selfcheck.py").read_text()
-    body = harness.split("# --- harness ---\n", 1)[1]
-    literal = json.dumps(points)
-    return body.replace("POINTS: dict[str, float] = {}", f"POINTS: dict[str, float] = {literal}").rstrip()
+def test_cell_source(name: str, test: str) -> str:
+    return f"# The visible test of {name}: fixed inputs, expected values from the reference solution.\n{test}"
+
+
+def selfcheck_source(points: dict[str, float], calls: dict[str, list[str]] | None = None) -> str:
+    return visible_tests.harness_source(points, calls or {})
+
+
+#: Cell metadata that shows a cell collapsed: JupyterLab / Notebook 7 / VS Code, Colab, and the website.
+COLLAPSED = {"jupyter": {"source_hidden": True}, "cellView": "form", "tags": ["hide-input"]}
 
 
 def build_source(assignment: str) -> nbformat.NotebookNode:
@@ -173,9 +183,11 @@ def build_source(assignment: str) -> nbformat.NotebookNode:
     exercise.validate()
     points = exercise.points
     defined = set(exercise.course_names)
+    builder = visible_tests.Builder(exercise)
+    last_grade = max(i for i, c in enumerate(exercise.cells) if "grade" in c.metadata)
     cells = []
     counter = 0
-    for cell in exercise.cells:
+    for index, cell in enumerate(exercise.cells):
         meta = dict(cell.metadata)
         if cell.cell_type == "markdown":
             counter += 1
@@ -204,6 +216,10 @@ def build_source(assignment: str) -> nbformat.NotebookNode:
             new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=True, grade=False, locked=False)
         elif "grade" in meta:
             name = meta["grade"]
+            test = builder.finished_test(name, cell.source)
+            test_meta = {"nbgrader": _nbgrader_meta(f"visible-test-{name}", solution=False, grade=False, locked=True)}
+            cells.append(nbformat.v4.new_code_cell(test_cell_source(name, test), id=f"{assignment}-visible-test-{name}"[:64],
+                                                   metadata=test_meta))
             source = grade_cell_source(name, points[name])
             grade_id = verdict.grade_id(name)
             new_meta["nbgrader"] = _nbgrader_meta(
@@ -211,8 +227,10 @@ def build_source(assignment: str) -> nbformat.NotebookNode:
             )
         elif meta.get("selfcheck"):
             prefix = cell.source.strip()
-            source = "\n\n".join(([prefix] if prefix else []) + [selfcheck_source(points)])
+            harness = selfcheck_source(points, visible_tests.graded_callees(exercise))
+            source = "\n\n".join(([prefix] if prefix else []) + [harness])
             grade_id = "selfcheck-harness"
+            new_meta.update(copy.deepcopy(COLLAPSED))
             new_meta["nbgrader"] = _nbgrader_meta(grade_id, solution=False, grade=False, locked=True)
         elif meta.get("locked"):
             counter += 1
@@ -223,6 +241,8 @@ def build_source(assignment: str) -> nbformat.NotebookNode:
             counter += 1
             source = cell.source
             grade_id = f"code-{counter:02d}"
+        if "grade" not in meta and index < last_grade:  # the kernel's state the next tests run in
+            builder.run(source)
         cells.append(nbformat.v4.new_code_cell(source, id=f"{assignment}-{grade_id}"[:64], metadata=new_meta))
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}

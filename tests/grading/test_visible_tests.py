@@ -1,0 +1,189 @@
+"""The visible tests teach: each tests one function, catches its common mistakes, and says why.
+
+The committed instructor notebook is run in-process, cell by cell as a kernel would (answers from the
+reference, or with one known mistake pasted into its answer cell), and its visible tests are called:
+
+- the reference passes every visible test, and ``self_check()`` says PASS for every function;
+- for every graded function, at least half of its known mistakes (``checks.py`` MISTAKES, however many
+  there are) fail its visible test;
+- a visible test calls only its own function: with every other course name replaced by one that
+  raises (except the ones the function's reference itself calls), the reference still passes;
+- every FAIL line ``self_check()`` prints for a known mistake is one non-empty line that says what
+  was expected and what came back (or what the function raised);
+- the expected values are constants that the generator embeds (no test recomputes them), and the
+  harness never prints an empty reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from typing import Any
+
+import nbformat
+import pytest
+
+from grader import generate, visible_tests
+from grader.engine import registry
+from grader.engine.mistakes import Mistake, inject
+from grader.engine.reference import compile_student
+
+pytestmark = pytest.mark.grading
+GRADED = [(ex.id, name) for ex in registry.exercises() for name in ex.points]
+ALL_MISTAKES = [m for ex in registry.exercises() for m in ex.mistakes]
+
+
+def notebook(assignment: str, mistake: Mistake | None = None) -> dict[str, Any]:
+    """The kernel's namespace after running the instructor notebook down to its last test (grade cells
+    and the cells after the last one left out), with ``mistake`` pasted into its answer cell."""
+    cells = nbformat.read(generate.source_path(assignment), as_version=4).cells
+    grade = [i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("grade")]
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    for cell in cells[: grade[-1]]:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade"):
+            continue
+        source = cell.source
+        if mistake is not None and meta.get("grade_id", "").startswith("answer-") and (
+            mistake.function in meta["grade_id"].removeprefix("answer-").split("-")
+        ):
+            source = inject(source, mistake)
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile_student(source, f"<{assignment} {meta.get('grade_id', 'cell')}>"), namespace)
+    return namespace
+
+
+def failure(namespace: dict[str, Any], name: str) -> str | None:
+    """What ``self_check()`` says about ``name``'s visible test: None when it passes."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            namespace["VISIBLE_TESTS"][name]()
+    except NotImplementedError:
+        return "not implemented yet"
+    except Exception as err:  # noqa: BLE001 - any failure of the test
+        return namespace["describe"](err)
+    return None
+
+
+def self_check_lines(namespace: dict[str, Any]) -> dict[str, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        namespace["self_check"]()
+    lines = out.getvalue().splitlines()
+    found = {}
+    for line in lines[1:-1]:
+        match = re.fullmatch(r"  (PASS|FAIL|TODO|----)  (\w+) \([\d.]+ points?\)(?:: (.*))?", line)
+        assert match, f"unexpected self_check line: {line!r}"
+        found[match.group(2)] = f"{match.group(1)} {match.group(3) or ''}".strip()
+    return found
+
+
+@pytest.mark.parametrize("assignment", registry.assignment_ids())
+def test_the_reference_passes_every_visible_test(assignment: str) -> None:
+    namespace = notebook(assignment)
+    lines = self_check_lines(namespace)
+    assert lines == {name: "PASS" for name in registry.exercise(assignment).points}
+
+
+@pytest.mark.parametrize(("assignment", "name"), GRADED)
+def test_half_of_the_known_mistakes_fail_the_visible_test(assignment: str, name: str) -> None:
+    mistakes = registry.exercise(assignment).mistakes_of(name)
+    caught = [m.id for m in mistakes if failure(notebook(assignment, m), name) is not None]
+    missed = sorted({m.id for m in mistakes} - set(caught))
+    assert 2 * len(caught) >= len(mistakes), f"the visible test of {name} misses {missed}"
+
+
+@pytest.mark.parametrize(("assignment", "name"), GRADED)
+def test_a_visible_test_calls_only_its_own_function(assignment: str, name: str) -> None:
+    exercise = registry.exercise(assignment)
+    namespace = notebook(assignment)
+    allowed = {name} | visible_tests.callees(exercise, name)
+    called: list[str] = []
+
+    def forbidden(other: str):
+        def stub(*args, **kwargs):
+            called.append(other)
+            raise RuntimeError(f"the visible test of {name} called {other}")
+
+        return stub
+
+    for other in set(exercise.course_names) - allowed:
+        namespace[other] = forbidden(other)
+    assert failure(namespace, name) is None and not called, f"test_{name} calls {called}"
+
+
+@pytest.mark.parametrize("mistake", [pytest.param(m, id=m.id) for m in ALL_MISTAKES])
+def test_every_fail_line_says_what_was_expected_and_what_came_back(mistake: Mistake) -> None:
+    namespace = notebook(mistake.assignment, mistake)
+    line = self_check_lines(namespace)[mistake.function]
+    if line == "PASS":
+        return  # a mistake this visible test does not catch (the hidden checks do)
+    assert line.startswith("FAIL ") and "\n" not in line
+    reason = line.removeprefix("FAIL ").strip()
+    assert reason, f"an empty FAIL line for {mistake.id}"
+    assert ("should" in reason and "; got " in reason) or reason.startswith("raised "), reason
+    assert len(reason) < 600, reason
+
+
+def test_the_expected_values_are_embedded_constants() -> None:
+    """No visible test computes its expected values: every check in the committed notebooks carries an
+    ``expected=`` literal (the generator writes it; --check fails when it drifts from the reference)."""
+    import ast
+
+    for assignment in registry.assignment_ids():
+        for cell in nbformat.read(generate.release_path(assignment), as_version=4).cells:
+            if not cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("visible-test-"):
+                continue
+            calls = [n for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Call)
+                     and isinstance(n.func, ast.Name) and n.func.id == "check"]
+            assert calls, cell.id
+            for call in calls:
+                expected = next(k.value for k in call.keywords if k.arg == "expected")
+                names = {n.id for n in ast.walk(expected) if isinstance(n, ast.Name)}
+                assert names <= {"float"}, f"{cell.id}: expected= computes with {names - {'float'}}"
+
+
+def _harness() -> dict[str, Any]:
+    namespace: dict[str, Any] = {}
+    exec(generate.selfcheck_source({"f": 1}), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize(
+    ("got", "expected", "says"),
+    [
+        ([float("nan"), float("nan")], [0.75, 0.25], "f(x) should be [0.75, 0.25]; got [nan, nan]"),
+        ([[1.0, 2.0]], [1.0, 2.0], "f(x) should be an array of shape (2,); got an array of shape (1, 2)"),
+        ([1, 0], [True, False], "f(x) should be [True, False]; got [1, 0]"),
+        (None, (1.0, 2.0), "f(x) should return a tuple of 2; got NoneType None"),
+        ((1.0, [0.5, 0.0]), (1.0, [0.5, 0.5]), "f(x)[1] should be [0.5, 0.5]; got [0.5, 0.0]"),
+        ([0.0] * 20, [0.0] * 19 + [1.0], "f(x)[19] should be 1; got 0 (1 of 20 entries differ)"),
+        (5, 4, "f(x) should be 4; got 5"),
+    ],
+)
+def test_check_says_what_was_expected_and_what_came_back(got: Any, expected: Any, says: str) -> None:
+    namespace = _harness()
+    with pytest.raises(AssertionError) as err:
+        namespace["check"]("f(x)", got, expected)
+    assert str(err.value) == says
+    namespace["check"]("f(x)", [0.75 + 1e-6, 0.25], [0.75, 0.25])  # within the tolerance: passes
+
+
+def test_an_error_without_a_message_is_still_described() -> None:
+    namespace = _harness()
+    describe = namespace["describe"]
+
+    def kv_cache_bytes():
+        assert False  # noqa: B011 - a student's assert without a message
+
+    def bare():
+        raise ValueError()
+
+    for function, says in ((kv_cache_bytes, "raised AssertionError in kv_cache_bytes"), (bare, "raised ValueError")):
+        try:
+            function()
+        except Exception as err:  # noqa: BLE001
+            text = describe(err)
+        assert text.startswith(says) and text.strip(), text
+    assert describe(AssertionError()).startswith("raised AssertionError"), "never an empty reason"

@@ -280,11 +280,17 @@ class Builder:
             end = _offset(lines, call.end_lineno, call.end_col_offset) - 1  # the closing parenthesis
             assert text[end] == ")", (name, text[end - 20 : end + 1])
             before = text[:end].rstrip()
-            head = (" " if before.endswith(",") else ", ") + "expected="
             line = before[before.rfind("\n") + 1 :]
             indent = len(line) - len(line.lstrip())
-            room = WIDTH - len(line) - len(head) - 1
-            text = before + head + render(value, indent, room) + text[end:]
+            comma = "" if before.endswith(",") else ","
+            one, align = literal(value), call.col_offset + len("check(")
+            if len(line) + len(comma) + len(" expected=") + len(one) + 1 <= WIDTH:  # on the same line
+                tail = f"{comma} expected={one}"
+            elif align + len("expected=") + len(one) + 1 <= WIDTH:  # alone on the next line
+                tail = f"{comma}\n{' ' * align}expected={one}"
+            else:  # an array: one row per line
+                tail = f"{comma} expected=" + render(value, indent, 0)
+            text = before + tail + text[end:]
         self._verify(name, text)
         return text
 

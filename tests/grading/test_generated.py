@@ -144,7 +144,7 @@ def test_generation_is_deterministic() -> None:
 
 def test_self_check_prints_one_line_per_function(capsys: pytest.CaptureFixture[str]) -> None:
     ns: dict = {}
-    exec(generate.selfcheck_source({"good": 2, "wrong": 1, "todo": 3, "broken": 1}), ns)
+    exec(generate.selfcheck_source({"good": 2, "wrong": 1, "todo": 3, "broken": 1, "silent": 1, "later": 1}), ns)
 
     @ns["visible_test"]
     def test_good() -> None:
@@ -162,14 +162,20 @@ def test_self_check_prints_one_line_per_function(capsys: pytest.CaptureFixture[s
     def test_broken() -> None:
         raise ValueError("bad shape")
 
+    @ns["visible_test"]
+    def test_silent() -> None:  # e.g. a student's `assert` without a message: never an empty FAIL line
+        raise AssertionError()
+
     ns["self_check"]()
     out = capsys.readouterr().out.splitlines()
     assert out[1:] == [
         "  PASS  good (2 points)",
         "  FAIL  wrong (1 point): weights should sum to 1",
         "  TODO  todo (3 points): not implemented yet",
-        "  FAIL  broken (1 point): raised ValueError: bad shape",
-        "Visible tests pass for 1 of 4 functions (2 of 7 points).",
+        '  FAIL  broken (1 point): raised ValueError in test_broken at `raise ValueError("bad shape")`: bad shape',
+        "  FAIL  silent (1 point): raised AssertionError in test_silent at `raise AssertionError()` (no message)",
+        "  ----  later (1 point): its test has not run yet (run the cells above, down to the test after later)",
+        "Visible tests pass for 1 of 6 functions (2 of 9 points).",
     ]
 
 

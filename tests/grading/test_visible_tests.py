@@ -157,7 +157,7 @@ def _harness() -> dict[str, Any]:
         ([[1.0, 2.0]], [1.0, 2.0], "f(x) should be an array of shape (2,); got an array of shape (1, 2)"),
         ([1, 0], [True, False], "f(x) should be [True, False]; got [1, 0]"),
         (None, (1.0, 2.0), "f(x) should return a tuple of 2; got NoneType None"),
-        ((1.0, [0.5, 0.0]), (1.0, [0.5, 0.5]), "f(x)[1] should be [0.5, 0.5]; got [0.5, 0.0]"),
+        ((1.0, [0.5, 0.0]), (1.0, [0.5, 0.5]), "f(x)[1] should be [0.5, 0.5]; got [0.5, 0]"),
         ([0.0] * 20, [0.0] * 19 + [1.0], "f(x)[19] should be 1; got 0 (1 of 20 entries differ)"),
         (5, 4, "f(x) should be 4; got 5"),
     ],

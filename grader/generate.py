@@ -218,8 +218,8 @@ def build_source(assignment: str) -> nbformat.NotebookNode:
             name = meta["grade"]
             test = builder.finished_test(name, cell.source)
             test_meta = {"nbgrader": _nbgrader_meta(f"visible-test-{name}", solution=False, grade=False, locked=True)}
-            cells.append(nbformat.v4.new_code_cell(test_cell_source(name, test), id=f"{assignment}-visible-test-{name}"[:64],
-                                                   metadata=test_meta))
+            test_id = f"{assignment}-visible-test-{name}"[:64]
+            cells.append(nbformat.v4.new_code_cell(test_cell_source(name, test), id=test_id, metadata=test_meta))
             source = grade_cell_source(name, points[name])
             grade_id = verdict.grade_id(name)
             new_meta["nbgrader"] = _nbgrader_meta(

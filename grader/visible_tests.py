@@ -60,7 +60,8 @@ def harness_source(points: dict[str, float], calls: dict[str, list[str]]) -> str
     """The harness cell: ``grader/exercises/_selfcheck.py`` after its marker, with POINTS and CALLS."""
     body = HARNESS.read_text().split("# --- harness ---\n", 1)[1]
     body = body.replace("POINTS: dict[str, float] = {}", f"POINTS: dict[str, float] = {_one_line(points)}")
-    return body.replace("CALLS: dict[str, list[str]] = {}", f"CALLS: dict[str, list[str]] = {_one_line(calls)}").rstrip()
+    body = body.replace("CALLS: dict[str, list[str]] = {}", f"CALLS: dict[str, list[str]] = {_one_line(calls)}")
+    return body.rstrip()
 
 
 def _one_line(value: dict) -> str:
@@ -213,7 +214,8 @@ class Builder:
         for node in ast.walk(tree):
             if _is_check(node) and (node.lineno, node.col_offset) in positions:
                 node.keywords.append(ast.keyword("_site", ast.Constant(positions[(node.lineno, node.col_offset)])))
-        code = compile(ast.fix_missing_locations(tree), f"<visible test of {name}>", "exec", flags=ref.FUTURE_FLAGS, dont_inherit=True)
+        code = compile(ast.fix_missing_locations(tree), f"<visible test of {name}>", "exec", flags=ref.FUTURE_FLAGS,
+                       dont_inherit=True)
         values: dict[int, Any] = {}
         plain: Callable[[Any], Any] = self.namespace["plain"]
         real_check = self.namespace["check"]
@@ -249,7 +251,7 @@ class Builder:
         finally:
             torch.set_default_dtype(previous)
         mismatch = self.namespace["_mismatch"]
-        for site, low, high in zip(sites, as_student, precise):
+        for site, low, high in zip(sites, as_student, precise, strict=True):
             problem = mismatch(low, high, DTYPE_RTOL, DTYPE_ATOL, "")
             if problem:
                 raise self._fail(name, f"the check on line {site.lineno - 2} gives different values in float32 and "
@@ -275,8 +277,8 @@ class Builder:
         values = self._record_both_dtypes(name, source, sites)
         lines = source.split("\n")
         text = source
-        for call, value in sorted(zip(sites, values), key=lambda cv: (cv[0].end_lineno, cv[0].end_col_offset),
-                                  reverse=True):
+        last_first = sorted(zip(sites, values, strict=True), key=lambda cv: (cv[0].end_lineno, cv[0].end_col_offset))
+        for call, value in reversed(last_first):
             end = _offset(lines, call.end_lineno, call.end_col_offset) - 1  # the closing parenthesis
             assert text[end] == ")", (name, text[end - 20 : end + 1])
             before = text[:end].rstrip()

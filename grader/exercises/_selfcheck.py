@@ -176,7 +176,7 @@ def _mismatch(got, want, rtol, atol, path):
     if isinstance(want, tuple):
         if not isinstance(got, (tuple, list)) or len(got) != len(want):
             return f"{path} should return a tuple of {len(want)}; got {_kind(got)}"
-        for i, (g, w) in enumerate(zip(got, want)):
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
             problem = _mismatch(g, w, rtol, atol, f"{path}[{i}]")
             if problem:
                 return problem
@@ -188,7 +188,7 @@ def _mismatch(got, want, rtol, atol, path):
     if not isinstance(got, list) or _shape(got) != _shape(want) or len(_flat(got)) != len(_flat(want)):
         return f"{path} should be an array of shape {_shape(want)}; got {_kind(got)}"
     flat_got, flat_want = _flat(got), _flat(want)
-    bad = [i for i, (g, w) in enumerate(zip(flat_got, flat_want)) if _differs(g, w, rtol, atol)]
+    bad = [i for i, (g, w) in enumerate(zip(flat_got, flat_want, strict=True)) if _differs(g, w, rtol, atol)]
     if not bad:
         return ""
     if len(flat_want) <= 12:

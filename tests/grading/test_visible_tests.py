@@ -187,3 +187,19 @@ def test_an_error_without_a_message_is_still_described() -> None:
             text = describe(err)
         assert text.startswith(says) and text.strip(), text
     assert describe(AssertionError()).startswith("raised AssertionError"), "never an empty reason"
+
+
+def test_ch5_visible_test_teaches_that_an_explicit_mask_replaces_the_causal_default() -> None:
+    """A GroupedQueryAttention that ANDs an explicit mask with the causal one (the contract says the mask
+    replaces it) fails its visible test, and the FAIL line names the explicit-mask case."""
+    exercise = registry.exercise("ch5-gqa")
+    anded = Mistake(
+        "gqa-mask-and-causal", "GroupedQueryAttention.forward", "an explicit mask replaces the causal default.",
+        replace=(("        if mask is None:  # causal", "        if True:  # causal"),
+                 ("mask = torch.ones(n_new, n_total, dtype=torch.bool, device=x.device).tril(n_total - n_new)",
+                  "causal = torch.ones(n_new, n_total, dtype=torch.bool, device=x.device).tril(n_total - n_new)\n"
+                  "            mask = causal if mask is None else mask & causal")),
+        assignment=exercise.id, reference_of=exercise.reference,
+    )
+    line = self_check_lines(notebook("ch5-gqa", anded))["GroupedQueryAttention"]
+    assert line.startswith("FAIL an explicit mask replaces the causal default"), line

@@ -202,7 +202,7 @@ class Builder:
         allowed = {name} | callees(self.exercise, name)
         for other in set(self.exercise.course_names) - allowed:
             if other in scope:
-                scope[other] = _forbidden(name, other)
+                scope[other] = _forbidden(other)
         return scope
 
     # ---- recording ------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class Builder:
         plain: Callable[[Any], Any] = self.namespace["plain"]
         real_check = self.namespace["check"]
 
-        def check(what, got, expected=PENDING, rtol=1e-4, atol=1e-5, _site=None):  # noqa: ANN001, ANN202
+        def check(what, got, expected=PENDING, rtol=1e-4, atol=1e-5, _site=None):
             if _site is None:
                 return real_check(what, got, expected, rtol, atol)
             if _site in values:
@@ -230,8 +230,7 @@ class Builder:
         scope = self._scope(name)
         scope.update(check=check, visible_test=lambda test: test)
         exec(code, scope)
-        with contextlib.redirect_stdout(io.StringIO()):
-            scope[f"test_{name}"]()
+        self._call(name, scope)
         missing = [sites[i] for i in range(len(sites)) if i not in values]
         if missing:
             raise self._fail(name, f"the check on line {missing[0].lineno - 2} never ran")
@@ -296,29 +295,34 @@ class Builder:
         self._verify(name, text)
         return text
 
+    def _call(self, name: str, scope: dict[str, Any]) -> None:
+        """Run ``test_<name>`` of ``scope`` with the reference; a failure is the author's to fix."""
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                scope[f"test_{name}"]()
+        except VisibleTestError:
+            raise
+        except _Forbidden as err:
+            raise self._fail(name, f"it calls {err}; a visible test calls only its own function (write the "
+                                   "inputs as literals or draw(...))") from None
+        except Exception as err:  # noqa: BLE001 - report why the reference fails its own test
+            raise self._fail(name, f"the reference fails it: {type(err).__name__}: {err}") from None
+
     def _verify(self, name: str, source: str) -> None:
         """The reference passes the finished test, calling no other course function; then define it."""
         scope = self._scope(name)
         exec(ref.compile_student(source, f"<visible test of {name}>"), scope)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                scope[f"test_{name}"]()
-        except Exception as err:  # noqa: BLE001 - report why the reference fails its own test
-            raise self._fail(name, f"the reference fails it: {type(err).__name__}: {err}") from None
+        self._call(name, scope)
         self.run(source)
 
 
-def _forbidden(test: str, name: str) -> Callable[..., Any]:
+class _Forbidden(Exception):
+    """A visible test called a course function other than its own (the message names it)."""
+
+
+def _forbidden(name: str) -> Callable[..., Any]:
     def forbidden(*args: Any, **kwargs: Any) -> Any:
-        raise VisibleTestError(f"the visible test of {test} calls {name}; a visible test calls only its own "
-                               "function (write the inputs as literals or draw(...))")
+        raise _Forbidden(name)
 
     forbidden.__name__ = name
     return forbidden
-
-
-def bodies(exercise: registry.Exercise) -> dict[str, str]:
-    """``{graded function: the body of its visible test}`` from the exercise text."""
-    return {c.metadata["grade"]: c.source for c in exercise.cells if "grade" in c.metadata}
-
-

@@ -203,3 +203,47 @@ def test_ch5_visible_test_teaches_that_an_explicit_mask_replaces_the_causal_defa
     )
     line = self_check_lines(notebook("ch5-gqa", anded))["GroupedQueryAttention"]
     assert line.startswith("FAIL an explicit mask replaces the causal default"), line
+
+
+def _builder(assignment: str) -> visible_tests.Builder:
+    builder = visible_tests.Builder(registry.exercise(assignment))
+    builder.namespace = notebook(assignment)
+    return builder
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('check("split_heads(merge_heads(h), 2)", split_heads(merge_heads(torch.zeros(1, 2, 3, 4)), 2))',
+         "it uses merge_heads"),
+        ('check("x", globals()["merge_heads"](torch.zeros(1, 2, 3, 4)))', "it calls merge_heads"),
+        ("assert split_heads(torch.zeros(1, 2, 4), 2).shape[1] == 2", "has no message"),
+        ('for n in (1, 2):\n    check("split_heads(x, n)", split_heads(torch.zeros(1, 2, 4), n))', "more than once"),
+        ('if False:\n    check("split_heads(x, 2)", split_heads(torch.zeros(1, 2, 4), 2))', "never ran"),
+        ('check("split_heads(x, 2)", split_heads(torch.ones(1, 1, 2), 2), expected=[[[[1.0], [1.0]]]])',
+         "the reference fails it"),
+        ('check(split_heads(torch.zeros(1, 2, 4), 2))', 'must be check("what was called", value)'),
+        ('check("large scores", torch.softmax(split_heads(torch.tensor([[[1e6, 1e6 - 1.0986]]]), 1)[0, 0, 0], 0))',
+         "different values in float32 and float64"),
+        ("", "it is empty"),
+    ],
+)
+def test_the_generator_refuses_a_visible_test_that_breaks_a_rule(body: str, says: str) -> None:
+    with pytest.raises(visible_tests.VisibleTestError, match="ch4-multihead: the visible test of split_heads") as err:
+        _builder("ch4-multihead").finished_test("split_heads", body)
+    assert says in str(err.value)
+
+
+def test_the_generator_embeds_what_the_reference_returns() -> None:
+    builder = _builder("ch2-sdpa")
+    source = builder.finished_test("causal_mask", 'check("causal_mask(2, 3)", causal_mask(2, 3))')
+    assert 'check("causal_mask(2, 3)", causal_mask(2, 3), expected=[[True, True, False], [True, True, True]])' in source
+    assert builder.namespace["VISIBLE_TESTS"]["causal_mask"].__name__ == "test_causal_mask"
+
+
+@pytest.mark.parametrize("x", [0.25, -0.0, 1.0, 1e-9, -123456.789, 2.0**-7, float("inf"), -float("inf")])
+def test_numbers_read_back_within_the_tolerance(x: float) -> None:
+    text = visible_tests.number(x)
+    back = eval(text)  # noqa: S307 - our own literal
+    assert isinstance(back, float) and (back == x or abs(back - x) <= 5e-6 * abs(x)), text  # 6 digits
+    assert visible_tests.number(float("nan")) == 'float("nan")'

@@ -247,3 +247,69 @@ def test_numbers_read_back_within_the_tolerance(x: float) -> None:
     back = eval(text)  # noqa: S307 - our own literal
     assert isinstance(back, float) and (back == x or abs(back - x) <= 5e-6 * abs(x)), text  # 6 digits
     assert visible_tests.number(float("nan")) == 'float("nan")'
+
+
+ALTERNATIVES = {  # correct code written differently from the reference: it must pass (right code never fails)
+    ("ch1-lookup", "hard_lookup"): '''
+        def hard_lookup(query, keys, values):
+            for key, value in zip(keys, values):
+                if np.array_equal(key, query):
+                    return value
+            raise KeyError(tuple(query))
+        ''',
+    ("ch2-sdpa", "softmax"): '''
+        def softmax(x, axis=-1):
+            top = np.max(x, axis=axis, keepdims=True)
+            e = np.exp(x - np.where(np.isfinite(top), top, 0.0))
+            total = e.sum(axis=axis, keepdims=True)
+            return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+        ''',
+    ("ch2-sdpa", "scaled_dot_product_attention"): '''
+        def scaled_dot_product_attention(Q, K, V, mask=None):
+            scores = np.einsum("...qd,...kd->...qk", Q, K) / np.sqrt(Q.shape[-1])
+            if mask is not None:
+                scores = np.where(mask, scores, -np.inf)
+            weights = softmax(scores, axis=-1)
+            return np.einsum("...qk,...kv->...qv", weights, V), weights
+        ''',
+    ("ch4-multihead", "split_heads"): '''
+        def split_heads(x, n_heads):
+            batch, seq, d_model = x.shape
+            return x.view(batch, seq, n_heads, d_model // n_heads).permute(0, 2, 1, 3)
+        ''',
+    ("ch5-gqa", "GroupedQueryAttention.forward"): '''
+        def forward(self, x, mask=None, kv_cache=None):
+            q = split_heads(self.q_proj(x), self.n_heads)
+            k, v = split_heads(self.k_proj(x), self.n_kv_heads), split_heads(self.v_proj(x), self.n_kv_heads)
+            if kv_cache is not None:
+                k, v = torch.cat([kv_cache[0], k], dim=2), torch.cat([kv_cache[1], v], dim=2)
+            n_new, n_total = q.shape[2], k.shape[2]
+            if mask is None:
+                mask = torch.ones(n_new, n_total, dtype=torch.bool).tril(diagonal=n_total - n_new)
+            mask = mask.unsqueeze(1) if mask.ndim == 3 else mask
+            scores = q @ repeat_kv(k, self.n_rep).transpose(-2, -1) / math.sqrt(self.head_dim)
+            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1).nan_to_num(0.0)
+            return self.out_proj(merge_heads(weights @ repeat_kv(v, self.n_rep))), (k, v)
+        ''',
+    ("ch7-transformer", "greedy_decode"): '''
+        def greedy_decode(model, src, bos_id, max_len, use_cache=True):
+            memory, memory_mask = model.encode(src)
+            out = [torch.full((src.shape[0],), bos_id, dtype=torch.long)]
+            caches = None
+            for _ in range(max_len):
+                if use_cache:
+                    logits, caches = model.decode(out[-1][:, None], memory, memory_mask, kv_caches=caches or None)
+                else:
+                    logits, _ = model.decode(torch.stack(out, dim=1), memory, memory_mask)
+                out.append(torch.argmax(logits[:, -1, :], dim=-1))
+            return torch.stack(out[1:], dim=1)
+        ''',
+}
+
+
+@pytest.mark.parametrize(("assignment", "target"), list(ALTERNATIVES))
+def test_correct_code_written_differently_passes_its_visible_test(assignment: str, target: str) -> None:
+    exercise = registry.exercise(assignment)
+    other = Mistake(f"alternative-{target}", target, "a correct alternative", rewrite=ALTERNATIVES[assignment, target],
+                    assignment=assignment, reference_of=exercise.reference)
+    assert self_check_lines(notebook(assignment, other))[other.function] == "PASS"

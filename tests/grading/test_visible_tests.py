@@ -80,7 +80,7 @@ def self_check_lines(namespace: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lines_with(mistake: Mistake) -> dict[str, str]:
     """``self_check()``'s verdict per function for the notebook with ``mistake`` (computed once)."""
     return self_check_lines(notebook(mistake.assignment, mistake))

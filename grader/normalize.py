@@ -38,12 +38,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode, from_dict
 
 from grader.failures import a_json_value, quote
+
+if TYPE_CHECKING:
+    from grader.restore_cells import Reference
 
 CELL_TYPES = ("code", "markdown", "raw")
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -136,9 +140,11 @@ def _parse(text: str, repairs: list[str]) -> tuple[object, str]:
     except RecursionError:
         return None, "the file's JSON is nested too deeply to be a notebook"
     except json.JSONDecodeError as err:
-        where = f"line {err.lineno}, column {err.colno}"
-        if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
+        if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):  # the text ends inside it
+            body = text.rstrip()
+            where = f"line {body.count(chr(10)) + 1}, column {len(body) - body.rfind(chr(10))}"
             return None, f"the file is not valid JSON ({where}): it ends too early, so it may be truncated"
+        where = f"line {err.lineno}, column {err.colno}"
         return None, f"the file is not valid JSON ({where}: {err.msg[0].lower() + err.msg[1:]})"
     if text[end:].strip():
         line = text.count("\n", 0, end) + 1
@@ -163,7 +169,7 @@ def _as_v4(value: object, repairs: list[str]) -> tuple[dict, bool, str]:
     elif isinstance(major, str) and major.strip().isdigit():
         major = int(major)
     if not isinstance(major, int) or isinstance(major, bool):
-        return {}, False, f"this notebook's nbformat version is not a number ({quote(major)})"
+        return {}, False, f"this notebook's nbformat version ({quote(major)}) is not a version number"
     if major in (1, 2, 3):
         try:
             legacy = nbformat.versions[major].to_notebook_json(copy.deepcopy(value))
@@ -376,6 +382,24 @@ def repair_message(repairs: list[str]) -> str:
         f"; and {more} more (listed in the feedback)" if more > 0 else "")
 
 
+def read_submission(data: bytes, reference: Reference | None) -> Reading:
+    """What nbgrader grades of a submitted file: :func:`read_notebook`, then the nbgrader cells checked
+    against ``reference`` (the assignment's, from the gradebook; None: not checked), with a note listing
+    every repair first in the notebook (and no note the file brought along)."""
+    from grader.restore_cells import restore
+
+    reading = read_notebook(data, reference.cell_types() if reference else None)
+    if reading.notebook is None:
+        return reading
+    drop_notes(reading.notebook, reading.positions)
+    if reference is not None:
+        reading.repairs += restore(reading.notebook, reading.positions, reference)
+    if reading.repairs:
+        add_note(reading.notebook, reading.repairs)
+        reading.positions.insert(0, 0)
+    return reading
+
+
 # --- nbgrader autograde's exporter ---------------------------------------------------------------------
 class SubmissionExporter(NotebookExporter):
     """``c.Autograde.exporter_class``: reads each submitted notebook with :func:`read_notebook`, checks its
@@ -387,26 +411,21 @@ class SubmissionExporter(NotebookExporter):
     def from_file(self, file_stream, resources=None, **kw):  # noqa: ANN001, ANN201 - nbconvert's signature
         if not getattr(self.parent, "_sanitizing", True):
             return super().from_file(file_stream, resources=resources, **kw)
-        from grader.restore_cells import Reference, restore
+        from grader.restore_cells import Reference
 
         raw = file_stream.buffer if hasattr(file_stream, "buffer") else file_stream
         data = raw.read()
         data = data.encode("utf-8") if isinstance(data, str) else data
         who = (resources or {}).get("nbgrader", {})
-        reference = Reference.for_notebook(who) if who else None
-        reading = read_notebook(data, reference.cell_types() if reference else None)
+        reading = read_submission(data, Reference.for_notebook(who) if who else None)
         name = Path((resources or {}).get("metadata", {}).get("path", "")) / f"{who.get('notebook', '?')}.ipynb"
         if reading.problem:
             self.log.error("%s cannot be graded: %s", name, reading.problem)
             raise UnreadableNotebook(reading.problem)
-        nb, repairs = reading.notebook, list(reading.repairs)
-        drop_notes(nb, reading.positions)
-        if reference is not None:
-            repairs += restore(nb, reading.positions, reference)
-        if repairs:
-            add_note(nb, repairs)
-            self.log.warning("%s was repaired before grading: %s", name, "; ".join(repairs))
-        return self.from_notebook_node(nb, resources=resources, **kw)
+        if reading.repairs:
+            self.log.warning("%s was repaired before grading: %s", name, "; ".join(reading.repairs))
+        return self.from_notebook_node(reading.notebook, resources=resources, **kw)
 
 
-__all__ = ["Reading", "SubmissionExporter", "UnreadableNotebook", "read_notebook", "repair_message", "repairs_in"]
+__all__ = ["Reading", "SubmissionExporter", "UnreadableNotebook", "read_notebook", "read_submission", "repair_message",
+           "repairs_in"]

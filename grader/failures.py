@@ -115,7 +115,9 @@ def remove_record(course: Path, assignment: str, student: str) -> None:
 
 def read_records(course: Path) -> dict[tuple[str, str], tuple[str, str]]:
     """``(assignment, student) -> (status, message)`` of every record in ``course/grading-logs/`` whose
-    submission is still in ``submitted/`` (logs written before records had headers are skipped)."""
+    submission is still in ``submitted/`` (logs written before records had headers are skipped, and so is
+    the record of a failure when an autograded notebook exists: it was graded since, e.g. by stock nbgrader,
+    which removes the autograded notebook of a submission that fails)."""
     folder = Path(course) / LOG_DIR
     records = {}
     for path in sorted(folder.glob("*.log")) if folder.is_dir() else []:
@@ -127,7 +129,9 @@ def read_records(course: Path) -> dict[tuple[str, str], tuple[str, str]]:
         fields = dict(line.split(": ", 1) for line in lines if ": " in line)
         if set(fields) != set(_HEADER) or path != record_path(course, fields["assignment"], fields["student"]):
             continue
-        if (Path(course) / "submitted" / fields["student"] / fields["assignment"]).is_dir():
+        folder = Path(fields["student"]) / fields["assignment"]
+        stale = fields["status"] == "error" and (Path(course) / "autograded" / folder).is_dir()
+        if (Path(course) / "submitted" / folder).is_dir() and not stale:
             records[(fields["assignment"], fields["student"])] = (fields["status"], fields["message"])
     return records
 

@@ -75,6 +75,13 @@ def _lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
+def _set_one(rng, nb: dict, what: str, key: str, choices: list) -> int:
+    """Set ``key`` of one of ``nb``'s ``what`` cells (kinds joined by ``+``) to one of ``choices``; its index."""
+    i = rng.choice([i for part in what.split("+") for i in _cells(nb, part)])
+    nb["cells"][i][key] = rng.choice(choices)
+    return i
+
+
 def _append(cell: dict, text: str) -> None:
     """Add ``text`` at the end of a cell's source (a string or a list of lines)."""
     cell["source"] = ("".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]) + text
@@ -203,31 +210,31 @@ def extra_cell_metadata(rng, nb):  # valid metadata stays (no message), so the c
 
 
 # --- repair: the grader repairs it and says so; the same score ---------------------------------------
+def _copied(rng, nb: dict, what: str, gaps: tuple[int, ...] = (1,)) -> dict:
+    """``nb`` with one of its ``what`` cells copy-pasted ``gap`` cells after itself."""
+    i = rng.choice(_cells(nb, what))
+    nb["cells"].insert(i + rng.choice(gaps), copy.deepcopy(nb["cells"][i]))
+    return nb
+
+
 @kind("repair")
 def duplicated_grade_cell(rng, nb):
-    i = rng.choice(_cells(nb, "grade"))
-    nb["cells"].insert(i + 1, copy.deepcopy(nb["cells"][i]))
-    return nb, "repeats the grade cell"
+    return _copied(rng, nb, "grade"), "repeats the grade cell"
 
 
 @kind("repair")
 def duplicated_answer_cell(rng, nb):
-    i = rng.choice(_cells(nb, "answer"))
-    nb["cells"].insert(i + rng.choice([1, 2]), copy.deepcopy(nb["cells"][i]))
-    return nb, "repeats the answer cell"
+    return _copied(rng, nb, "answer", (1, 2)), "repeats the answer cell"
 
 
 @kind("repair")
 def duplicated_locked_cell(rng, nb):
-    i = rng.choice(_cells(nb, "locked"))
-    nb["cells"].insert(i + 1, copy.deepcopy(nb["cells"][i]))
-    return nb, "repeats the locked cell"
+    return _copied(rng, nb, "locked"), "repeats the locked cell"
 
 
 @kind("repair")
 def edited_grade_cell(rng, nb):
-    i = rng.choice(_cells(nb, "grade"))
-    nb["cells"][i]["source"] = rng.choice(["assert True\n", "", "pass  # graded by me"])
+    _set_one(rng, nb, "grade", "source", ["assert True\n", "", "pass  # graded by me"])
     return nb, "was edited; it was restored"
 
 
@@ -258,21 +265,19 @@ def edited_grade_id(rng, nb):
 @kind("repair")
 def damaged_nbgrader_metadata(rng, nb):
     i = rng.choice(_cells(nb, "answer") + _cells(nb, "grade"))
-    nb["cells"][i]["metadata"]["nbgrader"] = rng.choice(["string", [], {}, 3])
+    nb["cells"][i]["metadata"]["nbgrader"] = rng.choice(["string", [], {}, 3])  # metadata: not _set_one
     return nb, "nbgrader metadata"
 
 
 @kind("repair")
 def changed_cell_type(rng, nb):
-    i = rng.choice(_cells(nb, "grade") + _cells(nb, "answer") + _cells(nb, "locked"))
-    nb["cells"][i]["cell_type"] = rng.choice(["markdown", "raw", "heading", "Code", "bogus", None])
+    i = _set_one(rng, nb, "grade+answer+locked", "cell_type", ["markdown", "raw", "heading", "Code", "bogus", None])
     return nb, f"cell {i + 1}"
 
 
 @kind("repair")
 def cell_type_case(rng, nb):
-    i = rng.choice(_cells(nb, "markdown"))
-    nb["cells"][i]["cell_type"] = rng.choice(["Markdown", " markdown", "MARKDOWN"])
+    _set_one(rng, nb, "markdown", "cell_type", ["Markdown", " markdown", "MARKDOWN"])
     return nb, "it was read as 'markdown'"
 
 
@@ -285,8 +290,7 @@ def heading_cell(rng, nb):
 
 @kind("repair")
 def unknown_cell_type(rng, nb):
-    i = rng.choice(_cells(nb, "markdown"))
-    nb["cells"][i]["cell_type"] = rng.choice(["foo", "<b>x</b>", "=HYPERLINK(1)", 7, "x" * 500])
+    i = _set_one(rng, nb, "markdown", "cell_type", ["foo", "<b>x</b>", "=HYPERLINK(1)", 7, "x" * 500])
     return nb, f"cell {i + 1} is not a valid notebook cell"
 
 
@@ -298,8 +302,7 @@ def not_a_cell(rng, nb):
 
 @kind("repair")
 def source_not_text(rng, nb):
-    i = rng.choice(_cells(nb, "markdown"))
-    nb["cells"][i]["source"] = rng.choice([None, 42, {"a": 1}, ["a", 1]])
+    i = _set_one(rng, nb, "markdown", "source", [None, 42, {"a": 1}, ["a", 1]])
     return nb, f"cell {i + 1}"
 
 
@@ -312,7 +315,7 @@ def extra_cell_fields(rng, nb):
 @kind("repair")
 def bad_cell_metadata(rng, nb):
     i = rng.randrange(len(nb["cells"]))
-    key, value = rng.choice([("tags", 5), ("collapsed", "yes"), ("name", 3), ("jupyter", "x")])
+    key, value = rng.choice([("tags", 5), ("tags", ["a", "a"]), ("name", 3), ("jupyter", "x")])
     nb["cells"][i].setdefault("metadata", {})[key] = value
     return nb, "was not valid"
 

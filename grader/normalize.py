@@ -100,12 +100,22 @@ def read_notebook(data: bytes, cell_types: dict[str, str] | None = None) -> Read
             cells.append(cell)
             positions.append(pos)
     _fix_ids(cells, positions, repairs, report=not converted and value.get("nbformat_minor") == 5)
-    nb = from_dict({**top, "cells": cells})
+    if not _valid({**top, "cells": cells}):  # the slow path: find what nbformat's schema rejects, and where
+        _valid_metadata(top, repairs)
+        kept = [(c, pos) for c, pos in zip(cells, positions, strict=True) if _schema_valid(c, pos, repairs)]
+        cells, positions = [c for c, _ in kept], [pos for _, pos in kept]
+        if not _valid({**top, "cells": cells}):  # never expected after the repairs; said, never raised
+            return Reading(None, repairs, "the notebook's structure is damaged in a way the grader cannot repair")
+    return Reading(from_dict({**top, "cells": cells}), repairs, "", positions)
+
+
+def _valid(nb: dict) -> bool:
+    """Whether ``nb`` is a valid nbformat 4.5 notebook (nbformat's own validator: fast when it is)."""
     try:
-        nbformat.validate(nb)
-    except Exception:  # noqa: BLE001 - never expected after the repairs; said in words, never raised
-        return Reading(None, repairs, "the notebook's structure is damaged in a way the grader cannot repair")
-    return Reading(nb, repairs, "", positions)
+        nbformat.validator.get_validator(version=4, version_minor=5).validate(nb)
+        return True
+    except Exception:  # noqa: BLE001 - any validation error means "not valid"
+        return False
 
 
 # --- 1. bytes to text ---------------------------------------------------------------------------------
@@ -145,7 +155,8 @@ def _parse(text: str, repairs: list[str]) -> tuple[object, str]:
             where = f"line {body.count(chr(10)) + 1}, column {len(body) - body.rfind(chr(10))}"
             return None, f"the file is not valid JSON ({where}): it ends too early, so it may be truncated"
         where = f"line {err.lineno}, column {err.colno}"
-        return None, f"the file is not valid JSON ({where}: {err.msg[0].lower() + err.msg[1:]})"
+        what = err.msg.replace("\\uXXXX escape", "unicode escape").replace("\\escape", "backslash escape")
+        return None, f"the file is not valid JSON ({where}: {what[0].lower() + what[1:]})"
     if text[end:].strip():
         line = text.count("\n", 0, end) + 1
         repairs.append(f"the file has more text after the notebook's JSON (from line {line}); it was ignored")
@@ -200,7 +211,12 @@ def _top_level(value: dict, repairs: list[str]) -> dict:
         meta = {}
     meta = {k: v for k, v in meta.items() if isinstance(k, str)}
     _prune_deep(meta, "the notebook's", repairs)
-    top = {"nbformat": 4, "nbformat_minor": 5, "metadata": meta}
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": meta}
+
+
+def _valid_metadata(top: dict, repairs: list[str]) -> None:
+    """Leave out (and say) each entry of the notebook's metadata that nbformat's schema rejects."""
+    meta = top["metadata"]
     for _ in range(len(meta) + 1):
         errors = list(nbformat.validator.iter_validate({**top, "cells": []}, version=4, version_minor=5))
         bad = next((e for e in errors if len(e.path) >= 2 and e.path[0] == "metadata"), None)
@@ -208,7 +224,6 @@ def _top_level(value: dict, repairs: list[str]) -> dict:
             break
         del meta[bad.path[1]]
         repairs.append(f"the notebook's metadata {quote(bad.path[1])} was not valid; it was left out")
-    return top
 
 
 # --- 4. cells -----------------------------------------------------------------------------------------
@@ -247,7 +262,7 @@ def _cell(raw: object, pos: int, repairs: list[str], cell_types: dict[str, str])
         cell.update(outputs=[], execution_count=None)
     elif "attachments" in raw:
         cell["attachments"] = raw["attachments"]
-    return _schema_valid(cell, pos, repairs)
+    return cell
 
 
 def _cell_type(raw: dict, pos: int, meta: dict, cell_types: dict[str, str], repairs: list[str]) -> str | None:
@@ -272,16 +287,13 @@ def _cell_type(raw: dict, pos: int, meta: dict, cell_types: dict[str, str], repa
     return None
 
 
-def _schema_valid(cell: dict, pos: int, repairs: list[str]) -> dict | None:
-    """``cell`` once what nbformat's schema rejects in it is left out (said), or None if it is no cell."""
-    cell_id = cell["id"]
-    cell["id"] = "x"  # ids are checked with the others' (_fix_ids)
+def _schema_valid(cell: dict, pos: int, repairs: list[str]) -> bool:
+    """Leave out (and say) what nbformat's schema rejects in ``cell``; False if it is no cell at all."""
     ref = f"{cell['cell_type']}_cell"
     for _ in range(len(cell["metadata"]) + 3):
         errors = list(nbformat.validator.iter_validate(cell, ref=ref, version=4, version_minor=5))
         if not errors:
-            cell["id"] = cell_id
-            return cell
+            return True
         path = list(errors[0].path)
         if len(path) >= 2 and path[0] == "metadata" and path[1] in cell["metadata"]:
             del cell["metadata"][path[1]]
@@ -292,7 +304,7 @@ def _schema_valid(cell: dict, pos: int, repairs: list[str]) -> dict | None:
         else:
             break
     repairs.append(f"cell {pos} is not a valid notebook cell; it was left out")
-    return None
+    return False
 
 
 def _fix_ids(cells: list[dict], positions: list[int], repairs: list[str], report: bool) -> None:

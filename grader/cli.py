@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 
 from grader.coursedir import assignment_ids, db_url, ensure_tools_on_path, open_api
-from grader.failures import LOG_DIR, read_records, remove_record, write_record
+from grader.failures import LOG_DIR, quote, read_records, remove_record, write_record
 from grader.term.lms import LMSError
 from grader.term.report import CSV_FILE
 
@@ -94,7 +94,7 @@ def find_tasks(course: Path, assignments: list[str], students: list[str] | None)
             if f"{assignment}.ipynb" not in notebooks:
                 messages[key] = (
                     "error",
-                    f"found {', '.join(notebooks)} but expected {assignment}.ipynb; graded 0 "
+                    f"found {', '.join(quote(n) for n in notebooks[:3])} but expected {assignment}.ipynb; graded 0 "
                     "(rename it, or import with `python -m grader import`)",
                 )
             tasks.append(key)

@@ -88,7 +88,7 @@ def test_every_kind_gets_its_score_and_the_others_are_unaffected(bad_class):
     ("student", "status", "text"),
     [
         ("invalid_json", "error", "message:the file is not valid JSON (line 1, column 13: expecting value); graded 0"),
-        ("renamed", "error", "message:found my_work.ipynb but expected tiny.ipynb"),
+        ("renamed", "error", "message:found 'my_work.ipynb' but expected tiny.ipynb"),
         ("missing", "missing", "message:no notebook submitted"),
         ("infinite_loop", "graded", "mistakes:test-add: add: it ran longer than the time limit (5 s)"),
         ("memory_hog", "graded", "mistakes:test-add: add raised MemoryError"),

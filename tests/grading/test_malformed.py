@@ -299,6 +299,15 @@ def files_of(course: Path, student: str) -> dict[str, str]:
     return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
 
 
+def autograded_without_times(course: Path, student: str) -> list[dict]:
+    """The autograded notebook's cells without nbclient's execution timestamps (the one thing a regrade
+    changes in it)."""
+    nb = json.loads((course / "autograded" / student / CH2 / f"{CH2}.ipynb").read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        cell["metadata"].pop("execution", None)
+    return nb["cells"]
+
+
 def gradebook_rows(course: Path) -> dict[str, tuple]:
     """Each student's submission rows (timestamps, notebooks, every grade and comment) from gradebook.db."""
     from nbgrader.api import Gradebook
@@ -377,16 +386,21 @@ def test_fuzz_class_regrading_two_students_changes_nothing_else(graded_class):
     csv_before = (course / "course-grades.csv").read_bytes()
     files_before = {s: files_of(course, s) for s in sample}
     gradebook_before = gradebook_rows(course)
+    repaired_before = autograded_without_times(course, repaired)
     run_cli(course, "grade", CH2, "--student", failed, "--student", repaired, "--jobs", "2", "--timeout", "5")
     assert (course / "course-grades.csv").read_bytes() == csv_before  # every row, the regraded ones too
     gradebook_after = gradebook_rows(course)
     for student in sample:
         if student in (failed, repaired):
             assert gradebook_after[student][2] == gradebook_before[student][2]
+            assert files_of(course, failed).keys() == files_before[failed].keys()  # its failure page, its record
             continue
         assert files_of(course, student) == files_before[student], student
         assert gradebook_after[student] == gradebook_before[student], student
     assert read_records(course)[(CH2, failed)] == ("error", rows[failed]["message"])
+    assert autograded_without_times(course, repaired) == repaired_before
+    page = f"feedback/{failed}/{CH2}/{CH2}.html"
+    assert files_of(course, failed)[page] == files_before[failed][page]
 
 
 @pytest.mark.grading

@@ -26,8 +26,8 @@ GRADED_ZERO = "graded 0"
 #: Longest quoted student text in a message.
 QUOTE_CHARS = 40
 #: Characters kept in quoted text besides letters and digits (of any script): nothing a CSV, markdown,
-#: HTML or a formula renderer treats specially (no ``= + < > & ` $ \\ * _ [ ] |``).
-_SAFE = set(" .,:;-()/'#@!?%")
+#: HTML or a formula renderer treats specially (no ``= + < > & ` $ \\ * [ ] |``).
+_SAFE = set(" .,:;-_()/'#@!?%")
 
 #: nbgrader's log -> the reason in words, for failures that the submitted file does not explain.
 _LOG_REASONS = [

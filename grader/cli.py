@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import re
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import warnings
 from pathlib import Path
 
 from grader.coursedir import assignment_ids, db_url, ensure_tools_on_path, open_api
-from grader.parallel import INVALID_JSON
+from grader.failures import LOG_DIR, quote, read_records, remove_record, write_record
 from grader.term.lms import LMSError
 from grader.term.report import CSV_FILE
 
@@ -75,20 +74,9 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
 
-#: Folder (in the course directory) with nbgrader's log of each submission that failed to grade.
-LOG_DIR = "grading-logs"
-
-
-def is_notebook(path: Path) -> bool:
-    """Whether ``path`` parses as a notebook's JSON (cheap: no schema validation)."""
-    try:
-        return isinstance(json.loads(path.read_bytes()).get("cells"), list)
-    except Exception:
-        return False
-
-
 def find_tasks(course: Path, assignments: list[str], students: list[str] | None):
-    """``(tasks, messages)``: the submissions to grade, and those that cannot be, with reasons."""
+    """``(tasks, messages)``: the submissions to grade, and those that cannot be, with reasons (a
+    notebook that is there but cannot be read is a task: grading explains it, ``grader/failures.py``)."""
     tasks, messages = [], {}
     submitted = course / "submitted"
     for student_dir in sorted(submitted.iterdir()) if submitted.exists() else []:
@@ -106,11 +94,9 @@ def find_tasks(course: Path, assignments: list[str], students: list[str] | None)
             if f"{assignment}.ipynb" not in notebooks:
                 messages[key] = (
                     "error",
-                    f"found {', '.join(notebooks)} but expected {assignment}.ipynb; graded 0 "
+                    f"found {', '.join(quote(n) for n in notebooks[:3])} but expected {assignment}.ipynb; graded 0 "
                     "(rename it, or import with `python -m grader import`)",
                 )
-            elif not is_notebook(folder / f"{assignment}.ipynb"):
-                messages[key] = ("error", INVALID_JSON)
             tasks.append(key)
     return tasks, messages
 
@@ -172,12 +158,14 @@ def cmd_import(args) -> int:
 def _finish(into: Path, messages: dict, csv_path: Path | None, assignments: set[str] | None) -> None:
     """Write the CSV (every submission of the gradebook at ``into``) and print the summary.
 
-    Reasons for submissions that could not be graded come from the submitted files themselves (so the
-    CSV is the same however the grading was split), then from this run's ``messages``."""
+    Reasons for submissions that could not be graded come from this run's ``messages``, then from the
+    submitted folders (missing or misnamed notebooks), then from the records of earlier runs in
+    ``grading-logs/`` (so a partial regrade, a merge or a report shows every other submission's
+    message as it was)."""
     from grader.term.report import read_rows, summary, write_csv
 
     _, found = find_tasks(into, assignment_ids(into), None)
-    rows = read_rows(into, {**messages, **found})
+    rows = read_rows(into, {**read_records(into), **found, **messages})
     csv_path = csv_path or into / CSV_FILE
     write_csv(rows, csv_path)
     shown = [r for r in rows if assignments is None or r.assignment in assignments]
@@ -276,15 +264,18 @@ def cmd_grade(args) -> int:
                 feedback=not args.no_feedback, into=into, on_done=lambda _o: bar.update(1),
                 sandbox=False if args.no_sandbox else None, zygote=not args.no_zygote,
             )
+        from grader.failure_page import write_failure_page
+
         logs = into / LOG_DIR
         for o in outcomes:
-            log = logs / f"{o.assignment}-{o.student}.log"
             if not o.graded or o.message:
-                messages.setdefault((o.assignment, o.student), ("error" if not o.graded else "graded", o.message))
-                logs.mkdir(exist_ok=True)
-                log.write_text(o.log)
-            elif log.exists():
-                log.unlink()
+                status, message = messages.setdefault((o.assignment, o.student),
+                                                      ("error" if not o.graded else "graded", o.message))
+                write_record(into, o.assignment, o.student, status, message, o.log)
+                if not o.graded and not args.no_feedback:  # nbgrader writes no page for it: say why it got 0
+                    write_failure_page(into, o.assignment, o.student, message)
+            else:
+                remove_record(into, o.assignment, o.student)
         if logs.exists() and any(logs.iterdir()):
             print(f"nbgrader's logs of the submissions that failed: {logs}/", file=sys.stderr)
     _finish(into, messages, Path(args.csv) if args.csv else None, set(assignments))

@@ -5,7 +5,8 @@ A *shard* is a course directory (same ``nbgrader_config.py`` and ``source/``, it
 ``python -m grader grade``, or by one pod of a Kubernetes indexed Job. The submissions a shard
 graded are the ones under its ``submitted/``. Merging copies, for each of them, the submission's
 rows (student, submission, notebooks, grades, comments) into the target ``gradebook.db`` and
-replaces the target's ``autograded/`` and ``feedback/`` folders for that student and assignment.
+replaces the target's ``autograded/`` and ``feedback/`` folders and its record in ``grading-logs/`` (the
+message of a submission that could not be graded) for that student and assignment.
 The target database is written by this one process only, so parallel grading never has two
 writers on one SQLite file; merging the same shard twice gives the same result (no duplicates).
 """
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from grader.coursedir import db_url, ensure_tools_on_path
+from grader.failures import record_path
 
 STUDENT_FIELDS = ("first_name", "last_name", "email", "lms_user_id")
 GRADE_FIELDS = ("auto_score", "manual_score", "extra_credit", "needs_manual_grade")
@@ -39,6 +41,16 @@ def _replace_tree(src: Path, dst: Path) -> None:
     if src.exists():
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(src, dst)
+
+
+def _replace_record(shard: Path, into: Path, assignment: str, student: str) -> None:
+    """The shard's record of a submission that failed (``grading-logs/``) replaces the course's, if any."""
+    src, dst = record_path(shard, assignment, student), record_path(into, assignment, student)
+    if src.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+    else:
+        dst.unlink(missing_ok=True)
 
 
 def _copy_rows(src_gb, dst_gb, assignment: str, student: str) -> bool:
@@ -89,6 +101,7 @@ def merge_shards(shards: Iterable[Path], into: Path) -> list[tuple[str, str]]:
                     _copy_rows(src_gb, dst_gb, assignment, student)
                     for folder in ("autograded", "feedback"):
                         _replace_tree(shard / folder / student / assignment, into / folder / student / assignment)
+                    _replace_record(shard, into, assignment, student)
                     submitted = into / "submitted" / student / assignment
                     if not submitted.exists():  # a shard graded elsewhere brings its submissions along
                         shutil.copytree(shard / "submitted" / student / assignment, submitted)

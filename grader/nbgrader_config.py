@@ -28,6 +28,12 @@ c.SandboxedKernelManager.scratch_mb = 256
 c.SandboxedKernelManager.sandbox = True
 # Output kept per cell while it runs (a cell printing 100 MB leaves a small notebook and feedback page).
 c.TrustedExecute.max_output_chars = 100_000
+# Submitted notebooks are read by grader/normalize.py: a byte-order mark, CRLF, any JSON layout, older nbformat
+# versions, list or string sources, missing or repeated cell ids, and duplicated, edited or removed nbgrader
+# cells are repaired (a note at the top of the notebook and its feedback page says what was), and a file that
+# cannot be graded is logged in words ("the file is not valid JSON (line 12, column 5) ..."). The submitted
+# file itself is never changed.
+c.Autograde.exporter_class = "grader.normalize.SubmissionExporter"
 c.Autograde.autograde_preprocessors = [
     "grader.execute.TrustedExecute",  # sandboxed execution + verdicts from outside the kernel
     "nbgrader.preprocessors.IgnorePattern",

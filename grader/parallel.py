@@ -28,6 +28,7 @@ from traitlets.config import Config
 
 from grader.coursedir import db_url, ensure_tools_on_path, open_api
 from grader.engine.secret import SECRET_FILE, course_secret
+from grader.failures import CRASHED, explain
 from grader.merge import merge_shards
 from grader.nbgrader_speedups import speed_up_nbgrader
 from grader.sandbox.bwrap import debugging
@@ -92,20 +93,6 @@ def overrides_config(timeout: int | None = None, memory_mb: int | None = None, s
     return cfg
 
 
-INVALID_JSON = "the notebook is not valid JSON (corrupted or not a notebook); graded 0"
-
-
-def _error_message(log: str) -> str:
-    """A one-line reason from nbgrader's log of a failed autograde."""
-    if "NotJSONError" in log or "JSONDecodeError" in log or "does not appear to be JSON" in log:
-        return INVALID_JSON
-    if "No notebooks found" in log:
-        return "no notebook with the expected name; graded 0"
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.startswith("[")]
-    exc = [ln for ln in lines if ":" in ln and ln.split(":")[0].split(".")[-1].endswith(("Error", "Exception"))]
-    return (exc[-1] if exc else "nbgrader could not grade this submission") + "; graded 0"
-
-
 # --- worker process side -------------------------------------------------------------------------
 _worker: dict = {}
 
@@ -146,7 +133,7 @@ def grade_one(assignment: str, student: str, feedback: bool = True) -> Outcome:
     result = api.autograde(assignment, student, force=True, create=True)
     log = (result.get("log") or "") + (result.get("error") or "")
     if not result["success"]:
-        return Outcome(assignment, student, False, _error_message(log), log)
+        return Outcome(assignment, student, False, explain(target / f"{assignment}.ipynb", log), log)
     if feedback:
         fb = api.generate_feedback(assignment, student, force=True)
         if not fb["success"]:
@@ -193,16 +180,16 @@ def grade_parallel(
                     outcome = fut.result()
                 except Exception as exc:  # a worker died (e.g. killed): report, keep the others
                     a, s = futures[fut]
-                    outcome = Outcome(a, s, False, f"grading crashed ({type(exc).__name__}: {exc}); graded 0")
+                    outcome = Outcome(a, s, False, CRASHED, f"{type(exc).__name__}: {exc}\n")
                 outcomes.append(outcome)
                 if on_done is not None:
                     on_done(outcome)
         shards = sorted(p for p in Path(tmp).iterdir() if p.is_dir())
-        crashed = [o for o in outcomes if o.message.startswith("grading crashed")]
+        crashed = [o for o in outcomes if o.message == CRASHED]
         if crashed:  # a worker died: what the workers wrote last goes into these submissions' logs
             last_words = "".join(f"--- stderr of worker {p.name} ---\n{_tail(p / 'stderr.log')}\n" for p in shards)
             for o in crashed:
-                o.log = last_words
+                o.log += last_words
         t0 = time.perf_counter()
         merge_shards(shards, into)
         if os.environ.get("GRADER_TIMING"):

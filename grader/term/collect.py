@@ -10,7 +10,7 @@ Every file of the download is accounted for in the import report (``lms-import-<
 the course directory, and on screen):
 
 - ``imported``: the student's submission, saved under the assignment's notebook name whatever it was
-  called (a file that is not valid notebook JSON is imported too and graded 0 with a message);
+  called (a file that cannot be graded, e.g. not JSON, is imported too and graded 0 with the reason);
 - ``superseded``: another notebook of a student who has a newer one: the newest wins, by Canvas's
   re-upload number (``-1``, ``-2``), then the file's time (Moodle's zip keeps each file's time), then
   the assignment's own file name;
@@ -80,15 +80,12 @@ class ImportReport:
         return [f for f in self.files if f.outcome in PROBLEMS]
 
 
-def is_valid_notebook(data: bytes) -> bool:
-    """Whether ``data`` is a notebook nbformat reads (cheap enough for one download)."""
-    import nbformat
+def notebook_problem(data: bytes) -> str:
+    """Why ``data`` cannot be graded, in words, or "" when it can (as the grader reads it: a byte-order
+    mark, another layout or an older nbformat are repaired, ``grader/normalize.py``)."""
+    from grader.normalize import read_notebook
 
-    try:
-        nbformat.reads(data.decode("utf-8"), as_version=4)
-        return True
-    except Exception:
-        return False
+    return read_notebook(data).problem
 
 
 def parse_lms_time(text: str) -> dt.datetime | None:
@@ -216,8 +213,9 @@ def import_submissions(
                 report.files.append(FileOutcome(e.path, student, p.lms_id, p.name, "superseded",
                                                 f"older than {chosen.filename}, which is graded"))
         reason = "" if chosen.filename == expected else f"saved as {expected}"
-        if not is_valid_notebook(chosen.data or b""):
-            reason = (reason + "; " if reason else "") + "not a valid notebook: it will be graded 0"
+        problem = notebook_problem(chosen.data or b"")
+        if problem:
+            reason = (reason + "; " if reason else "") + f"not a valid notebook ({problem}): it will be graded 0"
         folder = course / "submitted" / student / assignment
         if folder.exists():
             shutil.rmtree(folder)

@@ -16,6 +16,7 @@ from pathlib import Path
 from grader.coursedir import db_url, ensure_tools_on_path
 from grader.engine.verdict import FAILED as VERDICT_FAILED
 from grader.engine.verdict import META as VERDICT_META
+from grader.normalize import repair_message, repairs_in
 
 #: The CLI's CSV (``course-grades.csv``: never ``grades.csv``, which stock ``nbgrader export`` writes). ``score``
 #: is after the late penalty, as ``nbgrader export``'s; one ``points:<grade cell>`` column per graded function.
@@ -132,6 +133,8 @@ def read_rows(course: Path, messages: dict[tuple[str, str], tuple[str, str]] | N
                         row.cell_scores[grade.name] = (float(grade.score), float(grade.max_score))
                     row.mistakes.update(cell_errors(folder / f"{nb.name}.ipynb"))
                     row.sandbox = sandbox_state(folder / f"{nb.name}.ipynb") or row.sandbox
+                    if status == "graded" and not row.message:  # what the grader repaired before grading
+                        row.message = repair_message(repairs_in(_cells(folder / f"{nb.name}.ipynb")))
                 rows[key] = row
             max_score = float(assignment.max_score)
             for key in [k for k in messages if k[0] == assignment.name]:
@@ -203,6 +206,9 @@ def summary(rows: list[Row], top: int = 3) -> str:
             for msg, n in counts.most_common(top):
                 short = msg if len(msg) <= 150 else msg[:147] + "..."
                 lines.append(f"  {'':<{width}}  {n:3d} x {short}")
+        repaired = sum(r.status == "graded" and r.message.startswith("graded after repairs") for r in group)
+        if repaired:
+            lines.append(f"  graded after repairs: {repaired:3d} (the message column and the feedback say what)")
         problems = Counter(r.message for r in group if r.status != "graded")
         for msg, n in problems.most_common():
             lines.append(f"  not graded: {n:3d} x {msg}")

@@ -87,8 +87,8 @@ def test_every_kind_gets_its_score_and_the_others_are_unaffected(bad_class):
 @pytest.mark.parametrize(
     ("student", "status", "text"),
     [
-        ("invalid_json", "error", "message:the notebook is not valid JSON"),
-        ("renamed", "error", "message:found my_work.ipynb but expected tiny.ipynb"),
+        ("invalid_json", "error", "message:the file is not valid JSON (line 1, column 13: expecting value); graded 0"),
+        ("renamed", "error", "message:found 'my_work.ipynb' but expected tiny.ipynb"),
         ("missing", "missing", "message:no notebook submitted"),
         ("infinite_loop", "graded", "mistakes:test-add: add: it ran longer than the time limit (5 s)"),
         ("memory_hog", "graded", "mistakes:test-add: add raised MemoryError"),
@@ -104,6 +104,8 @@ def test_each_bad_submission_gets_a_clear_message(bad_class, student, status, te
     assert rows[student][column].startswith(expected) if expected else rows[student][column] == ""
     if column == "message":
         assert "graded 0" in rows[student]["message"] and "not graded:" in res.stdout
+        page = bad_class[0] / "feedback" / student / A / f"{A}.html"  # nbgrader writes none: the grader's says why
+        assert status == "missing" or "your notebook could not be graded" in page.read_text(encoding="utf-8")
 
 
 @pytest.mark.grading

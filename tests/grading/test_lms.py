@@ -245,8 +245,9 @@ def test_canvas_grade_file_and_feedback_archive(canvas_term):
     with zipfile.ZipFile(out / "canvas-feedback.zip") as zf:
         entries = sorted(zf.namelist())
         page = zf.read("ивановаанна_48205_tiny-feedback.html").decode()
-    graded = sorted(u for u in CANVAS_SCORES if u != "48209")  # the broken notebook has no feedback page
-    expected = sorted(f"{CANVAS_CLASS[u][1]}_{u}_{A}-feedback.html" for u in graded)
+        broken = zf.read(f"brownbob_48209_{A}-feedback.html").decode()  # its page says why it scored 0
+    assert "your notebook could not be graded" in broken and "the file is not valid JSON" in broken
+    expected = sorted(f"{CANVAS_CLASS[u][1]}_{u}_{A}-feedback.html" for u in CANVAS_SCORES)
     assert entries == expected
     assert "your add subtracts instead of adding" in page
 

@@ -84,7 +84,7 @@ def test_import_zip_and_folder(tmp_path):
     zpath = tmp_path / "canvas.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("doejane_11_21_ch2-sdpa.ipynb", good)
-        same_time = (2026, 10, 5, 12, 0, 0)  # the assignment's own name wins between files of the same time
+        same_time = (2026, 10, 5, 12, 0, 0)  # same time: Canvas's file id (22 < 23) says which came later
         zf.writestr(zipfile.ZipInfo("roesam_12_22_Untitled.ipynb", same_time), good)
         zf.writestr(zipfile.ZipInfo("roesam_LATE_12_23_ch2-sdpa.ipynb", same_time), good)
         zf.writestr("brokenbob_13_24_ch2-sdpa.ipynb", "{not json")
@@ -95,7 +95,7 @@ def test_import_zip_and_folder(tmp_path):
     for student in report.imported:
         assert (course / "submitted" / student / "ch2-sdpa" / "ch2-sdpa.ipynb").exists()
     outcomes = {o.file: (o.student, o.outcome, o.reason) for o in report.files}
-    assert outcomes["roesam_12_22_Untitled.ipynb"] == ("12", "superseded", "older than ch2-sdpa.ipynb, which is graded")
+    assert outcomes["roesam_12_22_Untitled.ipynb"] == ("12", "superseded", "an older upload than ch2-sdpa.ipynb, which is graded")
     assert "not a valid notebook" in outcomes["brokenbob_13_24_ch2-sdpa.ipynb"][2]
     assert outcomes["__MACOSX/._doejane_11_21_ch2-sdpa.ipynb"][1] == "ignored"
     assert len(outcomes) == 5 and not report.problems

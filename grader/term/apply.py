@@ -148,3 +148,28 @@ def clear_override(into: Path, assignment: str, student: str, function: str) -> 
                 elif not function:
                     g.extra_credit = None
         gb.db.commit()
+
+
+def annotate_rows(course: Path, rows: list) -> list:
+    """The grades report's rows (:class:`grader.term.report.Row`) with the decisions and the import in words:
+    ``excused`` students (status and reason), and for a student who sent files but no notebook, what they
+    sent instead of "nothing submitted" (a ``.py``, a text entry, a link: the import report's reasons)."""
+    decisions = Decisions.load(course)
+    keys = student_keys(course)
+    sent_instead: dict[tuple[str, str], list[str]] = {}
+    for assignment in {r.assignment for r in rows}:
+        report = import_report(course, assignment)
+        imported = {r["student"] for r in report if r.get("outcome") == "imported"}
+        for r in report:
+            if r.get("outcome") == "skipped" and r.get("student") and r["student"] not in imported:
+                sent_instead.setdefault((assignment, r["student"]), []).append(r["reason"])
+    for row in rows:
+        who = keys.get(row.student, [row.student])
+        if row.status == "missing" and (row.assignment, row.student) in sent_instead:
+            row.message = "sent no notebook: " + "; ".join(sent_instead[(row.assignment, row.student)])
+        excused = decisions.excused(row.assignment, who)
+        if excused is not None:
+            row.status = "excused"
+            row.message = "excused" + (f": {excused.reason}" if excused.reason else "") + (
+                f" ({row.message})" if row.message else "")
+    return rows

@@ -152,11 +152,65 @@ def _check_points(course: Path, assignment: str, info: Roster, column: str | Non
         where = f"Canvas's column {column!r}"
     else:
         lms_points = info.max_grade
-        remember(course, assignment, lms="moodle", header=info.header, fields=info.fields, points=lms_points)
+        remember(course, assignment, lms="moodle", header=info.header, fields=info.fields, points=lms_points,
+                 id_prefix=info.id_prefix, decimal=info.decimal)
         where = "Moodle's worksheet (Maximum Grade)"
     if lms_points is not None and abs(lms_points - ours) > 1e-9:
         report.notes.append(f"{where} is worth {lms_points:g} points but {assignment} is graded out of {ours:g}: "
                             "change the points in the LMS, or `return` with --scale to scale the scores to it")
+
+
+class ClassList:
+    """The course's people (``lms-roster.csv``), joined by those of a roster export or a download."""
+
+    def __init__(self, course: Path, anonymous: bool = False) -> None:
+        self.course, self.anonymous = Path(course), anonymous
+        self.known = load_roster(course)
+        self.by_lms = {(p.lms, p.lms_id): p for p in self.known.values()}
+        self.secret = None
+        if anonymous:
+            from grader.engine.secret import course_secret
+
+            self.secret = course_secret(course)
+
+    def person(self, lms: str, lms_id: str, name: str = "") -> Person:
+        """The person with this LMS id (a new one, under a pseudonym when anonymous, if unknown)."""
+        p = self.by_lms.get((lms, lms_id))
+        if p is None:
+            student = pseudonym(self.secret, lms, lms_id) if self.anonymous else lms_id
+            p = Person(student, lms, lms_id, name=name, anonymous="yes" if self.anonymous else "")
+            self.by_lms[(lms, lms_id)] = p
+        elif self.anonymous and not p.anonymous:
+            raise LMSError(f"{lms} id {lms_id} was imported before under its LMS id, not anonymously: "
+                           "grade a whole assignment one way or the other")
+        if name and not p.name:
+            p.name = name
+        return p
+
+    def add(self, info: Roster, kind: str = "plain") -> dict[str, Person]:
+        """Everyone of a roster export (their LMS columns kept); returns them by student id."""
+        added = {}
+        for rp in info.people:
+            p = self.person(rp.lms if rp.lms != "plain" else kind, rp.lms_id, rp.name)
+            for attr in ("name", "email", "sis_user_id", "sis_login_id", "section", "status", "submitted_at",
+                         "graded_at"):
+                if getattr(rp, attr):
+                    setattr(p, attr, getattr(rp, attr))
+            added[p.student] = p
+        return added
+
+    def save(self) -> Path:
+        return save_roster(self.course, {**self.known, **{p.student: p for p in self.by_lms.values()}})
+
+
+def load_class_list(course: Path, roster: Path, anonymous: bool = False) -> tuple[Roster, list[str]]:
+    """``python -m grader roster``: the class list of an LMS export into the course (before any download,
+    so that decisions can name its students); returns the export and its students' ids."""
+    info = read_roster_info(roster)
+    people = ClassList(course, anonymous)
+    added = people.add(info, info.lms)
+    people.save()
+    return info, sorted(added)
 
 
 def import_submissions(
@@ -184,7 +238,7 @@ def import_submissions(
     report = ImportReport()
     entries = read_download(source)
     info = read_roster_info(roster) if roster else None
-    lms_of_roster, people = (info.lms, info.people) if info else ("", [])
+    lms_of_roster = info.lms if info else ""
     kinds = {e.lms for e in entries if e.lms and e.lms != "plain"}
     if len(kinds) > 1:
         raise LMSError(f"{source}: mixes Canvas and Moodle file names; import each LMS's download on its own")
@@ -194,35 +248,9 @@ def import_submissions(
     worksheet_times = _read_times(info, roster)
     decisions = Decisions.load(course)
 
-    known = load_roster(course)
-    by_lms = {(p.lms, p.lms_id): p for p in known.values()}
-    secret = None
-    if anonymous:
-        from grader.engine.secret import course_secret
-
-        secret = course_secret(course)
-
-    def person_for(lms: str, lms_id: str, name: str = "") -> Person:
-        p = by_lms.get((lms, lms_id))
-        if p is None:
-            student = pseudonym(secret, lms, lms_id) if anonymous else lms_id
-            p = Person(student, lms, lms_id, name=name, anonymous="yes" if anonymous else "")
-            by_lms[(lms, lms_id)] = p
-        elif anonymous and not p.anonymous:
-            raise LMSError(f"{lms} id {lms_id} was imported before under its LMS id, not anonymously: "
-                           "grade a whole assignment one way or the other")
-        if name and not p.name:
-            p.name = name
-        return p
-
-    roster_people = {}
-    for rp in people:
-        p = person_for(rp.lms if rp.lms != "plain" else kind, rp.lms_id, rp.name)
-        for attr in ("name", "email", "sis_user_id", "sis_login_id", "section", "status", "submitted_at",
-                     "graded_at"):
-            if getattr(rp, attr):
-                setattr(p, attr, getattr(rp, attr))
-        roster_people[p.student] = p
+    people_of = ClassList(course, anonymous)
+    person_for = people_of.person
+    roster_people = people_of.add(info, kind) if info else {}
     if info is not None and info.lms != "plain":
         _check_points(course, assignment, info, column, report)
     test_students = info.test_students if info else set()
@@ -259,7 +287,7 @@ def import_submissions(
             continue
         by_student.setdefault(p.student, []).append(e)
 
-    people_by_student = {p.student: p for p in by_lms.values()}
+    people_by_student = {p.student: p for p in people_of.by_lms.values()}
     due = due_date(course, assignment)
     for student, notebooks in sorted(by_student.items()):
         p = people_by_student[student]
@@ -311,7 +339,7 @@ def import_submissions(
     for student in unknown:
         report.notes.append(f"{student} ({people_by_student[student].name}) is not in the roster {roster}")
 
-    save_roster(course, {**known, **{p.student: p for p in by_lms.values()}})
+    people_of.save()
     report.path = course / f"lms-import-{assignment}.csv"
     with open(report.path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

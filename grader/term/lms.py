@@ -253,6 +253,8 @@ class Roster:
     #: Moodle: canonical column (:data:`MOODLE_HEADERS`) -> the header as the worksheet writes it.
     fields: dict[str, str] = field(default_factory=dict)
     max_grade: float | None = None  # Moodle's "Maximum Grade"
+    id_prefix: str = "Participant "  # Moodle's identifiers: "Participant 1234567", "Teilnehmer/in1234567"
+    decimal: str = "."  # Moodle's decimal separator in this language ("3,00")
     test_students: set[str] = field(default_factory=set)  # Canvas's Test Student's user id(s)
 
 
@@ -313,6 +315,8 @@ def read_roster_info(path: Path) -> Roster:
                                  submitted_at=row.get(column["submitted"], ""),
                                  graded_at=row.get(column["graded"], "")))
             roster.max_grade = roster.max_grade or _number(row.get(column["maxgrade"], ""))
+            roster.id_prefix = ident[: m.start(1)]
+            roster.decimal = "," if "," in row.get(column["maxgrade"], "") else roster.decimal
         return roster
     lower = {h.lower(): h for h in header}
     if "id" in lower and "name" in lower:
@@ -388,6 +392,7 @@ class Result:
     max_score: float
     comment: str = ""
     feedback: Path | None = None
+    excused: bool = False  # Canvas's "EX"; an empty grade with the comment in Moodle
 
 
 def _num(x: float) -> str:
@@ -404,23 +409,38 @@ def canvas_grades_csv(results: list[Result], column: str, path: Path, missing_ze
         for r in sorted(results, key=lambda r: (r.person.name.casefold(), r.person.lms_id)):
             p = r.person
             score = r.score if r.score is not None else (0.0 if missing_zero else None)
-            w.writerow([p.name or p.sortable, p.lms_id, p.sis_user_id, p.sis_login_id, p.section,
-                        "" if score is None else _num(score)])
+            value = "EX" if r.excused else ("" if score is None else _num(score))
+            w.writerow([p.name or p.sortable, p.lms_id, p.sis_user_id, p.sis_login_id, p.section, value])
     return path
 
 
-def moodle_grades_csv(results: list[Result], path: Path, missing_zero: bool = False) -> Path:
-    """Moodle's grading worksheet with the grade and a feedback comment filled in."""
+def moodle_grades_csv(results: list[Result], path: Path, missing_zero: bool = False,
+                      layout: dict | None = None) -> Path:
+    """Moodle's grading worksheet with the grade and a feedback comment filled in. ``layout`` is what the
+    import remembered of the instructor's own worksheet (its ``header`` in their language, the ``fields``
+    naming each column, the identifiers' ``id_prefix`` and the ``decimal`` separator): Moodle matches the
+    uploaded columns by their names in the uploading user's language, so they are written back as they came."""
+    layout = layout or {}
+    header = layout.get("header") or MOODLE_WORKSHEET
+    names = layout.get("fields") or dict(zip(MOODLE_HEADERS, MOODLE_WORKSHEET, strict=True))
+    prefix, decimal = layout.get("id_prefix", "Participant "), layout.get("decimal", ".")
+    column = {h: key for key, h in names.items()}
+
+    def number(x: float) -> str:
+        return f"{x:.2f}".replace(".", decimal)
+
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(MOODLE_WORKSHEET)
+        w.writerow(header)
         for r in sorted(results, key=lambda r: int(r.person.lms_id) if r.person.lms_id.isdigit() else 0):
             p = r.person
             score = r.score if r.score is not None else (0.0 if missing_zero else None)
             status = p.status or ("Submitted for grading" if r.score is not None else "No submission")
-            w.writerow([f"Participant {p.lms_id}", p.name, p.email, status,
-                        "" if score is None else f"{score:.2f}", f"{r.max_score:.2f}", "Yes",
-                        p.submitted_at or "-", p.graded_at or "-", r.comment])
+            values = {"identifier": f"{prefix}{p.lms_id}", "fullname": p.name, "email": p.email, "status": status,
+                      "grade": "" if score is None or r.excused else number(score),
+                      "maxgrade": number(r.max_score), "canchange": "Yes",
+                      "submitted": p.submitted_at or "-", "graded": p.graded_at or "-", "feedback": r.comment}
+            w.writerow([values.get(column.get(h, ""), "") for h in header])
     return path
 
 

@@ -31,10 +31,9 @@ class Landmarks:
         ids = {c.get("id") for c in cells}
         grade_ids = {((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id") for c in cells}
         texts = {_squash(c.get("source")) for c in cells}
-        found = sum(g in grade_ids for g in self.grade_ids)
-        if found < len(self.grade_ids):  # metadata lost (a copy into a new notebook): the ids and the text
-            found = max(found, len(self.cell_ids & ids), len(self.locked_text & texts))
-        return found
+        if grade_ids - {None}:  # an nbgrader notebook: its cells say which assignment's they are
+            return sum(g in grade_ids for g in self.grade_ids)
+        return max(len(self.cell_ids & ids), len(self.locked_text & texts))  # metadata lost (a copy)
 
 
 def _squash(source) -> str:

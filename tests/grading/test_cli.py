@@ -95,7 +95,8 @@ def test_import_zip_and_folder(tmp_path):
     for student in report.imported:
         assert (course / "submitted" / student / "ch2-sdpa" / "ch2-sdpa.ipynb").exists()
     outcomes = {o.file: (o.student, o.outcome, o.reason) for o in report.files}
-    assert outcomes["roesam_12_22_Untitled.ipynb"] == ("12", "superseded", "an older upload than ch2-sdpa.ipynb, which is graded")
+    assert outcomes["roesam_12_22_Untitled.ipynb"] == (
+        "12", "superseded", "an older upload than ch2-sdpa.ipynb, which is graded")
     assert "not a valid notebook" in outcomes["brokenbob_13_24_ch2-sdpa.ipynb"][2]
     assert outcomes["__MACOSX/._doejane_11_21_ch2-sdpa.ipynb"][1] == "ignored"
     assert len(outcomes) == 5 and not report.problems

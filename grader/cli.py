@@ -192,7 +192,8 @@ def _finish(into: Path, messages: dict, csv_path: Path | None, assignments: set[
     from grader.term.apply import annotate_rows
     from grader.term.report import read_rows, summary, write_csv
 
-    _, found = find_tasks(into, assignment_ids(into), None)
+    tasks, found = find_tasks(into, assignment_ids(into), None)
+    found = {**wrong_notebooks(into, tasks), **found}
     rows = annotate_rows(into, read_rows(into, {**messages, **found}))
     csv_path = csv_path or into / CSV_FILE
     write_csv(rows, csv_path)
@@ -279,7 +280,6 @@ def cmd_grade(args) -> int:
         args.student = [s if (course / "submitted" / s).is_dir() else by_lms_id.get(s, s) for s in args.student]
     tasks, messages = find_tasks(course, assignments, args.student)
     check_tasks(course, assignments, bool(args.assignments), args.student or [], tasks)
-    messages.update(wrong_notebooks(course, tasks))
     if args.shard:
         index, count = (int(x) for x in args.shard.split("/"))
         if index >= count:

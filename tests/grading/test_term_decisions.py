@@ -5,7 +5,7 @@ the real one, late files, an extension given before the import and one after the
 by hand, an override, an excused student, a ``.py`` upload and another assignment's notebook. After every
 step the grades are checked: who is graded on which file, with which penalty, and stock ``nbgrader
 export`` agreeing with ``course-grades.csv``; then a re-import and a full regrade must change nothing the
-instructor decided. The class report of this term is looked at in Chromium by ``test_class_report.py``.
+instructor decided. Finally the class report of this term (``report --html``) is opened in Chromium.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ROSTER = ("Student,ID,SIS User ID,SIS Login ID,Section,Chapter 1 (11)," + f'"{CO
           "    Points Possible,,,,,5,{points},(read only)\n"
           + "".join(f'"{name}",{uid},,,A,,,\n' for uid, name in [
               ("61", "Scratch, Sam"), ("62", "Early, Ext"), ("63", "Late, Ext"), ("64", "Chosen, Chris"),
-              ("65", "Override, Olga"), ("66", "Other, Otto"), ("67", "Python, Pat"), ("68", "Excused, Eve"),
+              ("65", "Override, Olga"), ("66", "Other, Otto"), ("67", "Python, <b>Pat</b>"), ("68", "Excused, Eve"),
               ("69", "Late, Lou"), ("99", "Student, Test")]))
 
 
@@ -245,3 +245,76 @@ def test_points_that_differ_from_canvas_are_refused_or_scaled(decided, tmp_path)
     assert rows[1][-1] == "10"  # Points Possible: Canvas's
     by_id = {r[1]: r[-1] for r in rows[2:]}
     assert by_id["63"] == "10" and by_id["69"] == "9" and by_id["68"] == "EX"
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "_build" / "screenshots"
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+def look_at(page_path: Path, widths=(1280, 390)) -> list[dict]:
+    """Open a local report in Chromium at each width: what it requested, its console errors, the rows'
+    numbers, its images, axe-core's WCAG 2.1 AA violations; a full-page screenshot of each."""
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    seen = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for width in widths:
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            requests, errors = [], []
+            context.on("request", lambda r, requests=requests: requests.append(r.url))
+            page = context.new_page()
+            page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.goto(page_path.as_uri())
+            page.wait_for_load_state("load")
+            rows = page.eval_on_selector_all("tr[data-student]", """rows => Object.fromEntries(rows.map(r =>
+                [r.dataset.student, Object.fromEntries([...r.querySelectorAll('[data-col]')].map(
+                    c => [c.dataset.col, c.textContent.trim()]))]))""")
+            stats = page.eval_on_selector_all("[data-stat]", "els => Object.fromEntries(els.map(e => "
+                                                               "[e.dataset.stat, e.textContent.trim()]))")
+            images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.naturalWidth, i.alt])")
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            text = page.inner_text("body")
+            violations = Axe().run(page, options=WCAG).response["violations"]
+            shot = SCREENSHOTS / f"class-report-{page_path.stem}-{width}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            seen.append({"width": width, "requests": requests, "errors": errors, "rows": rows, "stats": stats,
+                         "images": images, "overflow": overflow, "text": text, "shot": shot,
+                         "violations": [(v["id"], v["help"], [n["html"][:120] for n in v["nodes"]][:3])
+                                        for v in violations]})
+            context.close()
+        browser.close()
+    return seen
+
+
+@pytest.mark.site
+def test_class_report_in_chromium(decided):
+    course, _ = decided
+    res = ok(course, "report", "--html")
+    assert "class report:" in res.stdout
+    csv_rows = grades(course)
+    index, page_a = course / "class-report" / "index.html", course / "class-report" / f"{A}.html"
+    for view in look_at(page_a) + look_at(index):
+        assert all(u.startswith(("file://", "data:")) for u in view["requests"]), view["requests"]
+        assert view["errors"] == [] and view["violations"] == [], (view["errors"], view["violations"])
+        assert view["images"] and all(w > 0 and len(alt) > 20 for w, alt in view["images"])
+        assert view["overflow"] <= 0, f"the page scrolls sideways at {view['width']} px"
+        assert view["shot"].stat().st_size > 10_000
+        if "late_penalty" in next(iter(view["rows"].values())):  # the assignment's page
+            assert "<b>Pat</b>" in view["text"]  # a name with markup is shown as text, never rendered
+            assert set(view["rows"]) == set(csv_rows)
+            for student, cells in view["rows"].items():
+                for col, text in cells.items():
+                    assert float(text) == pytest.approx(float(csv_rows[student][col])), (student, col)
+            graded = [float(r["score"]) for r in csv_rows.values() if r["status"] in ("graded", "error")]
+            assert float(view["stats"]["mean"]) == pytest.approx(sum(graded) / len(graded), abs=0.005)
+            assert int(view["stats"]["late"]) == sum(float(r["late_penalty"]) > 0 for r in csv_rows.values())
+            assert int(view["stats"]["errors"]) == 1 and int(view["stats"]["missing"]) == 1
+            assert "add-subtracts" in view["text"] and "this is the notebook of other" in view["text"]
+        else:  # the term's page
+            assert view["rows"]["68"][A] == "EX" and view["rows"]["63"][A] == csv_rows["63"]["score"]

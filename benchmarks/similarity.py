@@ -15,11 +15,9 @@ plus five).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -29,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "grading"))
 
-from test_similarity import COPY, HONEST, cell_with  # noqa: E402
+from test_similarity import COPY, HONEST, write_class  # noqa: E402
 
-from grader.coursedir import COURSE_DIR  # noqa: E402
 from grader.term.similarity import compare_class, write_report  # noqa: E402
 
 A = "ch2-sdpa"
@@ -68,29 +65,16 @@ def copied(body: str, rng: random.Random) -> str:
 def make_class(root: Path, n: int, planted: int, seed: int = 0) -> list[tuple[str, str]]:
     """Write a course with ``n`` synthetic submissions; returns the planted ``(original, copy)`` pairs."""
     rng = random.Random(seed)
-    for part in ("source", "release"):
-        shutil.copytree(COURSE_DIR / part / A, root / part / A)
-    shutil.copy(COURSE_DIR / "nbgrader_config.py", root / "nbgrader_config.py")
-    release = json.loads((root / "release" / A / f"{A}.ipynb").read_text())
     authors = list(HONEST)
     answers = {}
     for i in range(n - planted):
         answers[f"s{i:04d}"] = {g: own_work(HONEST[rng.choice(authors)][g], rng) for g in COPY}
     pairs = []
     for j in range(planted):
-        original = f"s{j:04d}"
-        copy = f"c{j:04d}"
+        original, copy = f"s{j:04d}", f"c{j:04d}"
         answers[copy] = {g: copied(body, rng) for g, body in answers[original].items()}
         pairs.append((original, copy))
-    for student, bodies in answers.items():
-        nb = json.loads(json.dumps(release))
-        for c in nb["cells"]:
-            gid = c["metadata"].get("nbgrader", {}).get("grade_id")
-            if gid in bodies:
-                c["source"] = cell_with("".join(c["source"]), bodies[gid])
-        folder = root / "submitted" / student / A
-        folder.mkdir(parents=True)
-        (folder / f"{A}.ipynb").write_text(json.dumps(nb))
+    write_class(root, answers)
     return pairs
 
 

@@ -51,46 +51,41 @@ def resolve_student(course: Path, given: str) -> tuple[str, str]:
                         f"(see {course / 'lms-roster.csv'})")
 
 
-def _apply(course: Path, assignment: str, out: Outcome) -> None:
-    changes = apply_decisions(course, assignments=[assignment])
-    out.lines += [f"score changed: {c}" for c in changes]
+def _decide(course: Path, assignment: str, key: str, kind: str, new: Decision | None, said: str,
+            function: str = "") -> Outcome:
+    """Record ``new`` (or, when None, take back the decision of ``kind``), save, apply; ``said`` is the line
+    to print (a take-back that found nothing says so instead)."""
+    decisions = Decisions.load(course)
+    out = Outcome()
+    if new is None:
+        if decisions.remove(kind, assignment, key, function) is None:
+            said = f"{key} had no {kind} decision for {assignment}" + (f" ({function})" if function else "")
+    else:
+        decisions.record(new)
+    out.lines.append(said)
+    decisions.save()
+    out.lines += [f"score changed: {c}" for c in apply_decisions(course, assignments=[assignment])]
     out.changed = (Path(course) / "gradebook.db").exists()
+    return out
 
 
 def extend(course: Path, assignment: str, given: str, days: float | None, reason: str, remove: bool) -> Outcome:
-    student, key = resolve_student(course, given)
-    decisions = Decisions.load(course)
-    out = Outcome()
+    _, key = resolve_student(course, given)
     if remove:
-        old = decisions.remove("extension", assignment, key)
-        out.lines.append(f"took back the extension of {key} for {assignment}" if old else
-                         f"{key} had no extension for {assignment}")
-    else:
-        if days is None or days <= 0:
-            raise DecisionError(f"--days must be a positive number of days (got {days}); "
-                                "to take an extension back use --remove")
-        old = decisions.record(Decision("extension", assignment, key, reason, days=float(days)))
-        out.lines.append(f"{key} has {days:g} more days for {assignment}" +
-                         (f" (was {old.days:g})" if old else ""))
-    decisions.save()
-    _apply(course, assignment, out)
-    return out
+        return _decide(course, assignment, key, "extension", None, f"took back the extension of {key} for {assignment}")
+    if days is None or days <= 0:
+        raise DecisionError(f"--days must be a positive number of days (got {days}); "
+                            "to take an extension back use --remove")
+    return _decide(course, assignment, key, "extension", Decision("extension", assignment, key, reason, days=days),
+                   f"{key} has {days:g} more days for {assignment}")
 
 
 def excuse(course: Path, assignment: str, given: str, reason: str, remove: bool) -> Outcome:
-    student, key = resolve_student(course, given)
-    decisions = Decisions.load(course)
-    out = Outcome()
+    _, key = resolve_student(course, given)
     if remove:
-        old = decisions.remove("excused", assignment, key)
-        out.lines.append(f"{key} is no longer excused from {assignment}" if old else
-                         f"{key} was not excused from {assignment}")
-    else:
-        decisions.record(Decision("excused", assignment, key, reason))
-        out.lines.append(f"{key} is excused from {assignment} (EX in Canvas's grade file)")
-    decisions.save()
-    _apply(course, assignment, out)
-    return out
+        return _decide(course, assignment, key, "excused", None, f"{key} is no longer excused from {assignment}")
+    return _decide(course, assignment, key, "excused", Decision("excused", assignment, key, reason),
+                   f"{key} is excused from {assignment} (EX in Canvas's grade file)")
 
 
 def override(course: Path, assignment: str, given: str, function: str, score: float | None, reason: str,
@@ -103,22 +98,17 @@ def override(course: Path, assignment: str, given: str, function: str, score: fl
                             f"{', '.join(functions)})")
     top = functions[function] if function else sum(cells.values())
     what = f"{function} of {assignment}" if function else f"{assignment} (total)"
-    decisions = Decisions.load(course)
-    out = Outcome()
     if remove:
-        old = decisions.remove("override", assignment, key, function)
         clear_override(course, assignment, student, function)
-        out.lines.append(f"removed the override of {what} for {key}" if old else f"{key} had no override of {what}")
-    else:
-        if score is None or not 0 <= score <= top:
-            raise DecisionError(f"--points must lie between 0 and {top:g}, the maximum of {what} (got {score})")
-        if not reason.strip():
-            raise DecisionError("an override needs --reason (it is written beside the score for whoever reads it)")
-        decisions.record(Decision("override", assignment, key, reason, points=float(score), function=function))
-        out.lines.append(f"{key}: {what} is {score:g} points (late penalty still applies), because: {reason}")
-    decisions.save()
-    _apply(course, assignment, out)
-    return out
+        return _decide(course, assignment, key, "override", None, f"removed the override of {what} for {key}",
+                       function)
+    if score is None or not 0 <= score <= top:
+        raise DecisionError(f"--points must lie between 0 and {top:g}, the maximum of {what} (got {score})")
+    if not reason.strip():
+        raise DecisionError("an override needs --reason (it is written beside the score for whoever reads it)")
+    return _decide(course, assignment, key, "override",
+                   Decision("override", assignment, key, reason, points=float(score), function=function),
+                   f"{key}: {what} is {score:g} points (late penalty still applies), because: {reason}", function)
 
 
 def choose_file(course: Path, assignment: str, given: str, file: str, reason: str, remove: bool) -> Outcome:
@@ -129,19 +119,15 @@ def choose_file(course: Path, assignment: str, given: str, file: str, reason: st
     student, key = resolve_student(course, given)
     sent = [r["file"] for r in import_report(course, assignment) if r.get("student") == student
             and r.get("outcome") in ("imported", "superseded")]
-    decisions = Decisions.load(course)
-    out = Outcome()
     if remove:
-        old = decisions.remove("choice", assignment, key)
-        out.lines.append(f"{key}'s file for {assignment} is chosen automatically again" if old else
-                         f"no file was chosen for {key} in {assignment}")
+        out = _decide(course, assignment, key, "choice", None,
+                      f"{key}'s file for {assignment} is chosen automatically again")
     else:
         if sent and not any(matches(file, classify(path)) for path in sent):
             raise DecisionError(f"{key} sent no notebook {file!r} in the last import of {assignment}; their notebooks: "
                                 f"{'; '.join(sent)}")
-        decisions.record(Decision("choice", assignment, key, reason, file=file))
-        out.lines.append(f"{key}: {file} is graded for {assignment}")
-    decisions.save()
+        out = _decide(course, assignment, key, "choice", Decision("choice", assignment, key, reason, file=file),
+                      f"{key}: {file} is graded for {assignment}")
     last = lms_settings(course, assignment).get("last_import")
     if last and Path(last["source"]).exists():
         from grader.term.collect import import_submissions

@@ -208,14 +208,14 @@ def cell_with(release_cell: str, body: str) -> str:
     return head + "".join(f"    {line}\n" for line in body.splitlines())
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("similarity") / "course"
+def write_class(root: Path, answers: dict[str, dict[str, str]]) -> Path:
+    """A ch2-sdpa course at ``root`` (source, release, config) with one submission per student of
+    ``answers`` (student -> answer cell grade id -> the body they wrote)."""
     for part in ("source", "release"):
         shutil.copytree(COURSE_DIR / part / A, root / part / A)
     shutil.copy(COURSE_DIR / "nbgrader_config.py", root / "nbgrader_config.py")
     release = json.loads((root / "release" / A / f"{A}.ipynb").read_text())
-    for student, bodies in {**HONEST, "copy": COPY, "refcopy": reference_bodies()}.items():
+    for student, bodies in answers.items():
         nb = json.loads(json.dumps(release))
         for c in nb["cells"]:
             gid = c["metadata"].get("nbgrader", {}).get("grade_id")
@@ -225,6 +225,12 @@ def course(tmp_path_factory) -> Path:
         folder.mkdir(parents=True)
         (folder / f"{A}.ipynb").write_text(json.dumps(nb))
     return root
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    return write_class(tmp_path_factory.mktemp("similarity") / "course",
+                       {**HONEST, "copy": COPY, "refcopy": reference_bodies()})
 
 
 def test_normalising_forgets_names_comments_and_layout():

@@ -86,8 +86,8 @@ def apply_decisions(course: Path, into: Path | None = None, assignments: list[st
                 sub.extension = dt.timedelta(days=days) if days else None
                 if student in marked_late and due is not None:
                     sub.timestamp = due + dt.timedelta(seconds=1)
-                    folder = course / "submitted" / student / name
-                    if folder.is_dir():
+                    folder = into / "submitted" / student / name  # (a shard has none: the course is only read)
+                    if folder.is_dir() and _stamp(folder) != sub.timestamp:
                         write_timestamp(folder, sub.timestamp)
                 _override(sub, decisions.about("override", name, who))
             gb.db.commit()
@@ -105,6 +105,16 @@ def apply_decisions(course: Path, into: Path | None = None, assignments: list[st
                 if old is not None and abs(old - new) > 1e-9:
                     changes.append(f"{name} {sub.student.id}: {old:g} -> {new:g}")
     return changes
+
+
+def _stamp(folder: Path) -> dt.datetime | None:
+    """The time in a submission's ``timestamp.txt`` (None when there is none or it is unreadable)."""
+    from grader.term.deadlines import parse_time
+
+    try:
+        return parse_time((folder / "timestamp.txt").read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _final(sub) -> float:

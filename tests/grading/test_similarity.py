@@ -19,6 +19,7 @@ from report_browser import look_at
 from grader.coursedir import COURSE_DIR
 from grader.term.similarity import REFERENCE, compare_class, normalise, winnow
 
+pytestmark = pytest.mark.grading
 A = "ch2-sdpa"
 SOFTMAX, CAUSAL, PADDING, SDPA = ("answer-softmax", "answer-causal_mask", "answer-padding_mask",
                                   "answer-scaled_dot_product_attention")
@@ -254,6 +255,7 @@ def test_the_planted_copy_ranks_first_and_the_reference_copy_is_flagged(course):
     assert all(p.score < closest.score - 0.25 for p in result.to_reference[1:])
 
 
+@pytest.mark.site
 def test_the_report_in_chromium(course):
     from grader.cli import main
 

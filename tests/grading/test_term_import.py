@@ -27,6 +27,7 @@ from grader.term.decisions import Decision, Decisions
 from grader.term.lms import LMSError, read_roster_info
 from grader.term.lmsdates import DateError, month_names, parse_local_time, weekday_names
 
+pytestmark = pytest.mark.grading
 A = synthetic.ASSIGNMENT
 PY = sys.executable
 ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}

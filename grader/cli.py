@@ -373,28 +373,6 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_return(args) -> int:
-    from grader.term.lmsreturn import write_return
-
-    course = resolve_course(args.course_dir)
-    assignment = check_assignments(course, [args.assignment])[0]
-    from grader.term.apply import apply_decisions
-
-    apply_decisions(course, assignments=[assignment])
-    result = write_return(course, assignment, lms=args.lms, column=args.column, missing_zero=args.missing_zero,
-                          out=Path(args.out) if args.out else None, scale=args.scale)
-    print(f"grades for {result.lms}: {result.grades} ({result.rows} students, {result.missing} without a "
-          f"submission{' (0)' if args.missing_zero else ' (left blank)'})")
-    print(f"feedback for {result.lms}: {result.archive} ({len(result.entries)} students)")
-    for line in result.notes:
-        print("note:", line)
-    if result.left_out:
-        print(f"error: {len(result.left_out)} graded students have no {result.lms} id and are not in the files: "
-              f"{', '.join(result.left_out)} (import their LMS download or roster)", file=sys.stderr)
-        return 1
-    return 0
-
-
 def cmd_roster(args) -> int:
     from grader.term.collect import load_class_list, record_students
 
@@ -469,6 +447,62 @@ def cmd_similarity(args) -> int:
     return 0
 
 
+def add_term_commands(sub) -> None:
+    """The term's commands beyond import and return: the class list, decisions, similarity."""
+    ros = sub.add_parser("roster", help="load the LMS's class list (before any download, so decisions can name "
+                                        "its students)")
+    ros.add_argument("roster", help="Canvas gradebook CSV, Moodle grading worksheet, or a CSV with id,name")
+    ros.add_argument("--anonymous", action="store_true", help="pseudonyms, as `import --anonymous` makes them")
+    ros.set_defaults(func=cmd_roster)
+
+    def decision(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        d = sub.add_parser(name, help=help_text)
+        d.add_argument("assignment", help="assignment id, e.g. ch2-sdpa")
+        d.add_argument("student", help="LMS id (or student id) of the student")
+        d.add_argument("--reason", default="", help="why (kept in decisions.toml)")
+        d.add_argument("--remove", action="store_true", help="take the decision back")
+        d.set_defaults(func=func)
+        return d
+
+    ext = decision("extend", "give a student more days (lifts a late penalty; kept in decisions.toml)", cmd_extend)
+    ext.add_argument("--days", type=float, help="days of extension (may be fractional, e.g. 0.5)")
+    decision("excuse", "excuse a student from an assignment (EX in Canvas)", cmd_excuse)
+    ovr = decision("override", "override a score, with a reason (survives regrading)", cmd_override)
+    ovr.add_argument("--points", type=float, help="the score (of --function, else of the whole assignment)")
+    ovr.add_argument("--function", help="the graded function, e.g. softmax (default: the assignment's total)")
+    cho = decision("choose", "grade this file of a student's download (survives re-import)", cmd_choose)
+    cho.add_argument("file", nargs="?", help="the file as the student uploaded it, or the download's entry name")
+
+    sim = sub.add_parser("similarity", help="rank pairs of submissions by similar solution code (flags, never "
+                                            "decides); an offline HTML report")
+    sim.add_argument("assignment", help="assignment id, e.g. ch2-sdpa")
+    sim.add_argument("--out", help="the report's path (default: <course>/similarity/<assignment>.html)")
+    sim.add_argument("--top", type=positive_int, default=50, help="pairs shown side by side (default 50)")
+    sim.set_defaults(func=cmd_similarity)
+
+
+def cmd_return(args) -> int:
+    from grader.term.lmsreturn import write_return
+
+    course = resolve_course(args.course_dir)
+    assignment = check_assignments(course, [args.assignment])[0]
+    from grader.term.apply import apply_decisions
+
+    apply_decisions(course, assignments=[assignment])
+    result = write_return(course, assignment, lms=args.lms, column=args.column, missing_zero=args.missing_zero,
+                          out=Path(args.out) if args.out else None, scale=args.scale)
+    print(f"grades for {result.lms}: {result.grades} ({result.rows} students, {result.missing} without a "
+          f"submission{' (0)' if args.missing_zero else ' (left blank)'})")
+    print(f"feedback for {result.lms}: {result.archive} ({len(result.entries)} students)")
+    for line in result.notes:
+        print("note:", line)
+    if result.left_out:
+        print(f"error: {len(result.left_out)} graded students have no {result.lms} id and are not in the files: "
+              f"{', '.join(result.left_out)} (import their LMS download or roster)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m grader", description=__doc__.split("\n\n")[0])
     p.add_argument("--course-dir", default=None,
@@ -509,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     secret = sub.add_parser("secret", help="create the course's grading secret (hidden inputs) if it is missing")
     secret.set_defaults(func=cmd_secret)
+    add_term_commands(sub)
 
     merge = sub.add_parser("merge", help="merge shard directories into the course gradebook")
     merge.add_argument("shards", nargs="+", help="shard directories (from `grade --out`)")
@@ -535,37 +570,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="scale the scores to the LMS's points when they differ from the assignment's")
     ret.add_argument("--out", help="folder for the files (default: <course>/lms-return/<assignment>/)")
     ret.set_defaults(func=cmd_return)
-
-    ros = sub.add_parser("roster", help="load the LMS's class list (before any download, so decisions can name "
-                                        "its students)")
-    ros.add_argument("roster", help="Canvas gradebook CSV, Moodle grading worksheet, or a CSV with id,name")
-    ros.add_argument("--anonymous", action="store_true", help="pseudonyms, as `import --anonymous` makes them")
-    ros.set_defaults(func=cmd_roster)
-
-    def decision(name: str, help_text: str, func) -> argparse.ArgumentParser:
-        d = sub.add_parser(name, help=help_text)
-        d.add_argument("assignment", help="assignment id, e.g. ch2-sdpa")
-        d.add_argument("student", help="LMS id (or student id) of the student")
-        d.add_argument("--reason", default="", help="why (kept in decisions.toml)")
-        d.add_argument("--remove", action="store_true", help="take the decision back")
-        d.set_defaults(func=func)
-        return d
-
-    ext = decision("extend", "give a student more days (lifts a late penalty; kept in decisions.toml)", cmd_extend)
-    ext.add_argument("--days", type=float, help="days of extension (may be fractional, e.g. 0.5)")
-    decision("excuse", "excuse a student from an assignment (EX in Canvas)", cmd_excuse)
-    ovr = decision("override", "override a score, with a reason (survives regrading)", cmd_override)
-    ovr.add_argument("--points", type=float, help="the score (of --function, else of the whole assignment)")
-    ovr.add_argument("--function", help="the graded function, e.g. softmax (default: the assignment's total)")
-    cho = decision("choose", "grade this file of a student's download (survives re-import)", cmd_choose)
-    cho.add_argument("file", nargs="?", help="the file as the student uploaded it, or the download's entry name")
-
-    sim = sub.add_parser("similarity", help="rank pairs of submissions by similar solution code (flags, never "
-                                            "decides); an offline HTML report")
-    sim.add_argument("assignment", help="assignment id, e.g. ch2-sdpa")
-    sim.add_argument("--out", help="the report's path (default: <course>/similarity/<assignment>.html)")
-    sim.add_argument("--top", type=positive_int, default=50, help="pairs shown side by side (default 50)")
-    sim.set_defaults(func=cmd_similarity)
     return p
 
 

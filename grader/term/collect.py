@@ -243,7 +243,7 @@ def import_submissions(
     if len(kinds) > 1:
         raise LMSError(f"{source}: mixes Canvas and Moodle file names; import each LMS's download on its own")
     kind = kinds.pop() if kinds else "plain"
-    if lms_of_roster and lms_of_roster != "plain" and lms_of_roster != kind and kind != "plain":
+    if lms_of_roster and lms_of_roster != "plain" and lms_of_roster != kind:
         raise LMSError(f"{roster} is a {lms_of_roster} roster but {source} is a {kind} download")
     worksheet_times = _read_times(info, roster)
     decisions = Decisions.load(course)

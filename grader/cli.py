@@ -3,8 +3,11 @@
   python -m grader import SUBMISSIONS.zip --assignment ch2-sdpa [--roster R.csv]  # LMS download -> submitted/
   python -m grader grade [ch2-sdpa ...] [--jobs N]                # parallel autograde + feedback + CSV
   python -m grader merge SHARD_DIR... [--into grader]             # merge shards graded elsewhere
-  python -m grader report                                         # CSV + summary from the gradebook
+  python -m grader report [--html]                                # CSV + summary (+ class report pages)
   python -m grader return ch2-sdpa [--lms canvas|moodle]          # LMS grade file + feedback archive
+  python -m grader roster GRADEBOOK.csv                           # the LMS's class list, before any download
+  python -m grader extend|excuse|override|choose ch2-sdpa ID ...  # decisions, kept in decisions.toml
+  python -m grader similarity ch2-sdpa                            # pairs of similar solutions, HTML report
 
 The course is ``--course-dir`` (before or after the command), else the current folder if it is one,
 else ``./grader``. Expected mistakes (an unknown assignment or student, a corrupt zip, nothing to
@@ -26,6 +29,7 @@ from pathlib import Path
 
 from grader.coursedir import assignment_ids, db_url, ensure_tools_on_path, open_api
 from grader.failures import LOG_DIR, quote, read_records, remove_record, write_record
+from grader.term.decisions import DecisionError
 from grader.term.lms import LMSError
 from grader.term.report import CSV_FILE
 
@@ -123,21 +127,32 @@ def ensure_generated(course: Path, assignment: str) -> None:
         raise SystemExit(f"could not generate {assignment}:\n{result.get('log', '')}")
 
 
+def remember_import(course: Path, assignment: str, args, roster: Path | None) -> None:
+    """The import's arguments, for ``choose`` to import again from the same download."""
+    from grader.term.lms import remember
+
+    remember(course, assignment, last_import={"source": str(Path(args.source).resolve()), "anonymous": args.anonymous,
+                                              "roster": str(roster) if roster else "", "timezone": args.timezone})
+
+
 def cmd_import(args) -> int:
+    from grader.term.apply import apply_decisions
     from grader.term.collect import import_submissions, record_students
     from grader.term.deadlines import apply_term
     from grader.term.lms import load_roster
 
     course = resolve_course(args.course_dir)
     assignment = check_assignments(course, [args.assignment])[0]
-    roster = Path(args.roster) if args.roster else None
+    roster = Path(args.roster).resolve() if args.roster else None
     report = import_submissions(Path(args.source), course, assignment, roster=roster, anonymous=args.anonymous,
-                                timezone=args.timezone)
+                                timezone=args.timezone, column=args.column)
+    remember_import(course, assignment, args, roster)
     ensure_generated(course, assignment)
-    students = sorted(set(report.imported) | set(report.roster_only))
+    students = sorted(set(report.imported) | set(report.roster_only) | set(report.without_notebook))
     record_students(course, students)
     people = load_roster(course)
     apply_term(course, assignment, {s: [s, people[s].lms_id] if s in people else [s] for s in report.imported})
+    apply_decisions(course, assignments=[assignment])
     for o in report.files:
         if o.outcome != "imported" or o.reason:
             who = f"{o.student} ({o.name})" if o.student else (o.name or "?")
@@ -158,14 +173,16 @@ def cmd_import(args) -> int:
 def _finish(into: Path, messages: dict, csv_path: Path | None, assignments: set[str] | None) -> None:
     """Write the CSV (every submission of the gradebook at ``into``) and print the summary.
 
-    Reasons for submissions that could not be graded come from this run's ``messages``, then from the
-    submitted folders (missing or misnamed notebooks), then from the records of earlier runs in
-    ``grading-logs/`` (so a partial regrade, a merge or a report shows every other submission's
-    message as it was)."""
+    Reasons for submissions that could not be graded come from the records of earlier runs in
+    ``grading-logs/`` (so a partial regrade, a merge or a report shows every other submission's message
+    as it was), then this run's ``messages``, then the submitted files themselves (missing or misnamed
+    notebooks, another assignment's notebook: the same however the grading was split)."""
+    from grader.term.apply import annotate_rows
     from grader.term.report import read_rows, summary, write_csv
 
-    _, found = find_tasks(into, assignment_ids(into), None)
-    rows = read_rows(into, {**read_records(into), **found, **messages})
+    tasks, found = find_tasks(into, assignment_ids(into), None)
+    found = {**wrong_notebooks(into, tasks), **found}
+    rows = annotate_rows(into, read_rows(into, {**read_records(into), **messages, **found}))
     csv_path = csv_path or into / CSV_FILE
     write_csv(rows, csv_path)
     shown = [r for r in rows if assignments is None or r.assignment in assignments]
@@ -203,9 +220,28 @@ def apply_extensions(course: Path, into: Path, assignment: str, students: list[s
 
     roster = load_roster(course)
     try:
-        apply_term(into, assignment, {s: [s, roster[s].lms_id] if s in roster else [s] for s in students})
+        apply_term(into, assignment, {s: [s, roster[s].lms_id] if s in roster else [s] for s in students},
+                   decided_in=course)
     except ValueError as err:
         raise UsageError(f"course config, c.Term.due_dates[{assignment!r}]: {err}") from None
+
+
+def wrong_notebooks(course: Path, tasks: list) -> dict:
+    """``(assignment, student) -> ("error", message)`` for submissions that are another assignment's notebook."""
+    from grader.term.choose import other_assignment, read_candidate
+
+    found = {}
+    for assignment, student in tasks:
+        path = course / "submitted" / student / assignment / f"{assignment}.ipynb"
+        try:
+            nb, _problem = read_candidate(path.read_bytes())  # as the grader reads it; unreadable: its own message
+        except OSError:
+            continue
+        other = other_assignment(course, assignment, nb)
+        if other:
+            found[(assignment, student)] = ("error", f"this is the notebook of {other}, not {assignment}; graded 0 "
+                                                     f"(ask the student for {assignment}.ipynb)")
+    return found
 
 
 def cmd_grade(args) -> int:
@@ -213,6 +249,7 @@ def cmd_grade(args) -> int:
     from tqdm import tqdm
 
     from grader.parallel import grade_parallel, make_shard, snapshot_gradebook
+    from grader.term.apply import apply_decisions
 
     course = resolve_course(args.course_dir)
     assignments = check_assignments(course, args.assignments) if args.assignments else assignment_ids(course)
@@ -278,6 +315,7 @@ def cmd_grade(args) -> int:
                 remove_record(into, o.assignment, o.student)
         if logs.exists() and any(logs.iterdir()):
             print(f"nbgrader's logs of the submissions that failed: {logs}/", file=sys.stderr)
+    apply_decisions(course, into)
     _finish(into, messages, Path(args.csv) if args.csv else None, set(assignments))
     return 0
 
@@ -305,6 +343,9 @@ def cmd_merge(args) -> int:
         ensure_generated(into, assignment)  # a fresh checkout has no gradebook yet
     merged = merge_shards(shards, into)
     print(f"merged {len(merged)} submissions into {into / 'gradebook.db'}")
+    from grader.term.apply import apply_decisions
+
+    apply_decisions(into)
     _finish(into, {}, Path(args.csv) if args.csv else None, None)
     return 0
 
@@ -315,8 +356,124 @@ def cmd_report(args) -> int:
 
     if not (course / "gradebook.db").exists() or not any(r.submitted for r in read_rows(course)):
         raise UsageError(f"nothing graded yet in {course}: import and grade first")
+    from grader.term.apply import apply_decisions
+
+    apply_decisions(course)
     _finish(course, {}, Path(args.csv) if args.csv else None, None)
+    if args.html:
+        from grader.term.classreport import write_class_report
+
+        pages = write_class_report(course)
+        print(f"class report: {pages[0]} ({len(pages)} pages; open it in a browser, it needs no network)")
     return 0
+
+
+def cmd_roster(args) -> int:
+    from grader.term.collect import load_class_list, record_students
+
+    course = resolve_course(args.course_dir)
+    info, students = load_class_list(course, Path(args.roster), anonymous=args.anonymous)
+    record_students(course, students)
+    print(f"{len(students)} students of {info.lms}'s class list in {course / 'lms-roster.csv'}"
+          + (f" (Canvas's Test Student left out: {', '.join(sorted(info.test_students))})" if info.test_students
+             else ""))
+    return 0
+
+
+def _decided(course: Path, outcome) -> int:
+    """Print a decision command's outcome and write the grades CSV again when the gradebook changed."""
+    for line in outcome.lines:
+        print(line)
+    if outcome.changed:
+        from grader.term.report import read_rows
+
+        if any(r.submitted for r in read_rows(course)):
+            _finish(course, {}, None, set())
+    return 0
+
+
+def cmd_extend(args) -> int:
+    from grader.term.decide import extend
+
+    course = resolve_course(args.course_dir)
+    assignment = check_assignments(course, [args.assignment])[0]
+    return _decided(course, extend(course, assignment, args.student, args.days, args.reason, args.remove))
+
+
+def cmd_excuse(args) -> int:
+    from grader.term.decide import excuse
+
+    course = resolve_course(args.course_dir)
+    assignment = check_assignments(course, [args.assignment])[0]
+    return _decided(course, excuse(course, assignment, args.student, args.reason, args.remove))
+
+
+def cmd_override(args) -> int:
+    from grader.term.decide import override
+
+    course = resolve_course(args.course_dir)
+    assignment = check_assignments(course, [args.assignment])[0]
+    return _decided(course, override(course, assignment, args.student, args.function or "", args.points,
+                                     args.reason, args.remove))
+
+
+def cmd_choose(args) -> int:
+    from grader.term.decide import choose_file
+
+    course = resolve_course(args.course_dir)
+    assignment = check_assignments(course, [args.assignment])[0]
+    return _decided(course, choose_file(course, assignment, args.student, args.file or "", args.reason, args.remove))
+
+
+def cmd_similarity(args) -> int:
+    from grader.term.similarity import compare_class, write_report
+
+    course = resolve_course(args.course_dir)
+    assignment = check_assignments(course, [args.assignment])[0]
+    result = compare_class(course, assignment)
+    if not result.students:
+        raise UsageError(f"no submissions of {assignment} in {course / 'submitted'}: import them first")
+    page = write_report(result, course, Path(args.out) if args.out else None, top=args.top)
+    print(f"compared {len(result.students)} submissions of {assignment} ({result.pairs} pairs, and each with the "
+          f"reference) in {result.seconds:.1f} s")
+    for pair in result.ranked[:5]:
+        print(f"  {pair.score:5.0%}  {pair.a} ~ {pair.b}")
+    print(f"similarity report: {page} (it flags code to look at; it decides nothing)")
+    return 0
+
+
+def add_term_commands(sub) -> None:
+    """The term's commands beyond import and return: the class list, decisions, similarity."""
+    ros = sub.add_parser("roster", help="load the LMS's class list (before any download, so decisions can name "
+                                        "its students)")
+    ros.add_argument("roster", help="Canvas gradebook CSV, Moodle grading worksheet, or a CSV with id,name")
+    ros.add_argument("--anonymous", action="store_true", help="pseudonyms, as `import --anonymous` makes them")
+    ros.set_defaults(func=cmd_roster)
+
+    def decision(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        d = sub.add_parser(name, help=help_text)
+        d.add_argument("assignment", help="assignment id, e.g. ch2-sdpa")
+        d.add_argument("student", help="LMS id (or student id) of the student")
+        d.add_argument("--reason", default="", help="why (kept in decisions.toml)")
+        d.add_argument("--remove", action="store_true", help="take the decision back")
+        d.set_defaults(func=func)
+        return d
+
+    ext = decision("extend", "give a student more days (lifts a late penalty; kept in decisions.toml)", cmd_extend)
+    ext.add_argument("--days", type=float, help="days of extension (may be fractional, e.g. 0.5)")
+    decision("excuse", "excuse a student from an assignment (EX in Canvas)", cmd_excuse)
+    ovr = decision("override", "override a score, with a reason (survives regrading)", cmd_override)
+    ovr.add_argument("--points", type=float, help="the score (of --function, else of the whole assignment)")
+    ovr.add_argument("--function", help="the graded function, e.g. softmax (default: the assignment's total)")
+    cho = decision("choose", "grade this file of a student's download (survives re-import)", cmd_choose)
+    cho.add_argument("file", nargs="?", help="the file as the student uploaded it, or the download's entry name")
+
+    sim = sub.add_parser("similarity", help="rank pairs of submissions by similar solution code (flags, never "
+                                            "decides); an offline HTML report")
+    sim.add_argument("assignment", help="assignment id, e.g. ch2-sdpa")
+    sim.add_argument("--out", help="the report's path (default: <course>/similarity/<assignment>.html)")
+    sim.add_argument("--top", type=positive_int, default=50, help="pairs shown side by side (default 50)")
+    sim.set_defaults(func=cmd_similarity)
 
 
 def cmd_return(args) -> int:
@@ -324,8 +481,11 @@ def cmd_return(args) -> int:
 
     course = resolve_course(args.course_dir)
     assignment = check_assignments(course, [args.assignment])[0]
+    from grader.term.apply import apply_decisions
+
+    apply_decisions(course, assignments=[assignment])
     result = write_return(course, assignment, lms=args.lms, column=args.column, missing_zero=args.missing_zero,
-                          out=Path(args.out) if args.out else None)
+                          out=Path(args.out) if args.out else None, scale=args.scale)
     print(f"grades for {result.lms}: {result.grades} ({result.rows} students, {result.missing} without a "
           f"submission{' (0)' if args.missing_zero else ' (left blank)'})")
     print(f"feedback for {result.lms}: {result.archive} ({len(result.entries)} students)")
@@ -379,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--timezone", default="UTC", help="time zone of the download's times (default: UTC)")
     imp.add_argument("--allow-skipped", action="store_true",
                      help="exit 0 even when files of the download were skipped (they are still reported)")
+    imp.add_argument("--column", help="Canvas: the roster's column of this assignment, '<name> (<id>)' "
+                                      "(default: the one named after it, or the only one; remembered)")
     imp.set_defaults(func=cmd_import)
 
     grade = sub.add_parser("grade", help="autograde in parallel, write feedback, grades CSV and a summary")
@@ -401,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     secret = sub.add_parser("secret", help="create the course's grading secret (hidden inputs) if it is missing")
     secret.set_defaults(func=cmd_secret)
+    add_term_commands(sub)
 
     merge = sub.add_parser("merge", help="merge shard directories into the course gradebook")
     merge.add_argument("shards", nargs="+", help="shard directories (from `grade --out`)")
@@ -411,14 +574,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="grades CSV and summary from the gradebook")
     report.add_argument("--csv", help=f"grades CSV path (default: <course>/{CSV_FILE})")
+    report.add_argument("--html", action="store_true",
+                        help="also write the class report: one offline page per assignment and one for the term "
+                             "(<course>/class-report/)")
     report.set_defaults(func=cmd_report)
 
     ret = sub.add_parser("return", help="the LMS's grade import file and feedback archive for one assignment")
     ret.add_argument("assignment", help="assignment id, e.g. ch2-sdpa")
     ret.add_argument("--lms", choices=["canvas", "moodle"], help="default: the LMS the students were imported from")
     ret.add_argument("--column", help="Canvas: the gradebook column, '<Assignment name> (<Canvas assignment id>)' "
-                                      "as in Canvas's gradebook export (default: the assignment id: a new column)")
+                                      "as in Canvas's gradebook export (default: the one read from the roster at "
+                                      "import, else the assignment id: a new column; remembered)")
     ret.add_argument("--missing-zero", action="store_true", help="0 for students who sent nothing (default: blank)")
+    ret.add_argument("--scale", action="store_true",
+                     help="scale the scores to the LMS's points when they differ from the assignment's")
     ret.add_argument("--out", help="folder for the files (default: <course>/lms-return/<assignment>/)")
     ret.set_defaults(func=cmd_return)
 
@@ -435,6 +604,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--shard wants I/N with 0 <= I < N, e.g. 0/4 (got {args.shard!r})")
     try:
         return args.func(args)
-    except (UsageError, LMSError) as err:
+    except (UsageError, LMSError, DecisionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

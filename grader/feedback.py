@@ -21,6 +21,8 @@ from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from grader.engine.verdict import name_grade_cells
+
 TEMPLATES = Path(__file__).resolve().parent / "feedback_templates"
 # $$...$$ first (display), then $...$ (inline, not across blank lines); \$ is a literal dollar.
 DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
@@ -193,7 +195,9 @@ class FeedbackExporter(HTMLExporter):
         self.register_filter("filter_data_type", filter_data_type)
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         if LAB_NOTEBOOK.search(page):  # JupyterLab's markup (a lab template, or a student's output): exact path
-            return super().from_notebook_node(nb, resources, **kw)
+            page, resources = super().from_notebook_node(nb, resources, **kw)
+            return name_grade_cells(page), resources
+        page = name_grade_cells(page)  # "softmax" where nbgrader's template says "Test cell"
         page, missing_alt = with_alt_texts(page)
         if missing_alt:
             self.log.warning("Alternative text is missing on %s image(s).", missing_alt)

@@ -47,12 +47,12 @@ c.Autograde.autograde_preprocessors = [
 # on them) instead of silently scoring 0 on the missing cells; edited test cells are always overwritten.
 c.OverwriteCells.add_missing_cells = True
 
-# --- The term (grader/term/deadlines.py): due dates, per-student extensions and the late penalty. `python -m grader
-# import` and `grade` write them where nbgrader reads them (the gradebook's due date and extensions,
+# --- The term (grader/term/deadlines.py): due dates and the late penalty. `python -m grader import` and `grade`
+# write them where nbgrader reads them (the gradebook's due date and extensions,
 # submitted/<student>/<id>/timestamp.txt), so stock `nbgrader autograde` and `nbgrader export` agree with
-# the CLI's CSV. Times without a zone are UTC. Extensions are keyed by LMS id (or student id), in days.
+# the CLI's CSV. Times without a zone are UTC. Extensions for single students are decisions, recorded with
+# `python -m grader extend ch2-sdpa <LMS id> --days 2 --reason "..."` in decisions.toml (grader/term/decisions.py).
 c.Term.due_dates = {}  # e.g. {"ch2-sdpa": "2026-10-05 23:59:00 Europe/Berlin"}
-c.Term.extensions = {}  # e.g. {"ch2-sdpa": {"12345": 2}}
 # Late work loses this percentage of its score per started day late (after the grace period), at most all.
 c.AssignLatePenalties.plugin_class = "grader.term.deadlines.LatePenalty"
 c.LatePenalty.percent_per_day = 10

@@ -156,8 +156,8 @@ def judge(exercise: Exercise, pending: Pending, result: KernelResult | NoAnswer)
     whats = [cases[i].what for i in failing]
     mistake = diagnose(exercise, name, spec, cases, got, failing, namespace)
     if mistake is not None:
-        # The first line names the mistake on its own: grade reports show only that line.
-        return Report(name, f"{name} looks wrong [mistake: {mistake.id}]:\n{wrap(mistake.message)}", mistake.id, whats)
+        # The message names the mistake in words; its id stays in the verdict's metadata (reports count by it).
+        return Report(name, f"{name} looks wrong:\n{wrap(mistake.message)}", mistake.id, whats)
     i = failing[0]
     return Report(name, wrap(describe(name, spec, cases[i], got[i], want[i])), None, whats)
 

@@ -3,14 +3,15 @@
 In ``grader/nbgrader_config.py``::
 
     c.Term.due_dates = {"ch2-sdpa": "2026-10-05 23:59:00 Europe/Berlin"}
-    c.Term.extensions = {"ch2-sdpa": {"12345": 2}}   # days, per student (LMS id or student id)
     c.AssignLatePenalties.plugin_class = "grader.term.deadlines.LatePenalty"
     c.LatePenalty.percent_per_day = 10               # of the notebook's score, per day or part of a day
     c.LatePenalty.grace_minutes = 0
 
-``python -m grader import`` and ``grade`` write the due date into the gradebook (the assignment's
-``duedate``) and each extension into the student's submission (``extension``), and the submission time
-into ``submitted/<student>/<id>/timestamp.txt``: stock ``nbgrader autograde`` then computes the same
+Extensions are the instructor's decisions about single students: ``python -m grader extend`` writes them
+into the course's ``decisions.toml`` (:mod:`grader.term.decisions`). ``python -m grader import`` and
+``grade`` write the due date into the gradebook (the assignment's ``duedate``) and each extension into the
+student's submission (``extension``), and the submission time into
+``submitted/<student>/<id>/timestamp.txt``: stock ``nbgrader autograde`` then computes the same
 lateness, :class:`LatePenalty` the same penalty, and ``nbgrader export`` the same score as the CLI's CSV.
 """
 
@@ -25,6 +26,7 @@ from traitlets import Dict, Float, Unicode
 from traitlets.config import Configurable
 
 from grader.coursedir import db_url, ensure_tools_on_path, load_config
+from grader.term.decisions import DecisionError, Decisions
 
 #: nbgrader's own timestamp format (``CourseDirectory.timestamp_format``), in UTC.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
@@ -37,7 +39,8 @@ class Term(Configurable):
         value_trait=Unicode(), help="assignment id -> due date, e.g. '2026-10-05 23:59:00 Europe/Berlin'"
     ).tag(config=True)
     extensions = Dict(
-        value_trait=Dict(), help="assignment id -> {LMS id or student id: days of extension}"
+        value_trait=Dict(), help="no longer used: extensions are decisions (python -m grader extend), kept in "
+                                 "decisions.toml; a config that still sets this is refused with that advice"
     ).tag(config=True)
 
 
@@ -77,8 +80,16 @@ def parse_time(text: str) -> dt.datetime:
 
 
 def term(course: Path) -> Term:
-    """The course's :class:`Term` (from its ``nbgrader_config.py``)."""
-    return Term(config=load_config(course))
+    """The course's :class:`Term` (from its ``nbgrader_config.py``); refuses a config that still lists
+    extensions (they are decisions now, one place for them)."""
+    calendar = Term(config=load_config(course))
+    if any(calendar.extensions.values()):
+        first = next((a, s, d) for a, e in calendar.extensions.items() for s, d in e.items())
+        raise DecisionError(f"{Path(course) / 'nbgrader_config.py'} sets c.Term.extensions: extensions are recorded "
+                         f"with `python -m grader extend` now (in decisions.toml, with a reason), e.g. "
+                         f"`python -m grader extend {first[0]} {first[1]} --days {first[2]:g}`; run that for each "
+                         "and remove c.Term.extensions from the config")
+    return calendar
 
 
 def due_date(course: Path, assignment: str) -> dt.datetime | None:
@@ -88,12 +99,8 @@ def due_date(course: Path, assignment: str) -> dt.datetime | None:
 
 
 def extension_days(course: Path, assignment: str, keys: list[str]) -> float:
-    """Days of extension of the student known by any of ``keys`` (student id, LMS id)."""
-    ext = term(course).extensions.get(assignment, {})
-    for key in keys:
-        if key in ext:
-            return float(ext[key])
-    return 0.0
+    """Days of extension of the student known by any of ``keys`` (student id, LMS id): the course's decision."""
+    return Decisions.load(course).extension_days(assignment, keys)
 
 
 def write_timestamp(folder: Path, when: dt.datetime) -> None:
@@ -101,23 +108,27 @@ def write_timestamp(folder: Path, when: dt.datetime) -> None:
     (Path(folder) / "timestamp.txt").write_text(when.strftime(TIMESTAMP_FORMAT))
 
 
-def apply_term(course: Path, assignment: str, students: dict[str, list[str]]) -> None:
-    """Write the assignment's due date (when the config has one) into the gradebook and the extension of
-    each of ``students`` that the config lists into their submission (``students``: student id -> the keys
-    its extension may be listed under: student id, LMS id). The assignment must already be in the
-    gradebook (``grader.cli.ensure_generated``)."""
-    from nbgrader.api import Gradebook
+def apply_term(course: Path, assignment: str, students: dict[str, list[str]], decided_in: Path | None = None) -> None:
+    """Write the assignment's due date (when the config has one) into the gradebook at ``course`` and the
+    extension of each of ``students`` that ``decided_in``'s decisions (default: ``course``'s) give into
+    their submission (``students``: student id -> the keys a decision may name it by: student id, LMS id).
+    The assignment must already be in the gradebook (``grader.cli.ensure_generated``)."""
+    from nbgrader.api import Gradebook, MissingEntry
 
     ensure_tools_on_path()
-    calendar = term(course)
-    text = calendar.due_dates.get(assignment)
+    text = term(course).due_dates.get(assignment)
+    decisions = Decisions.load(decided_in or course)
     with Gradebook(db_url(course)) as gb:
         if text:  # without one in the config, a due date set with stock `nbgrader db assignment` stays
             gb.update_or_create_assignment(assignment, duedate=parse_time(text))
-        ext = calendar.extensions.get(assignment, {})
         for student, keys in students.items():
-            days = next((float(ext[k]) for k in keys if k in ext), None)
-            if days is None:
+            days = decisions.extension_days(assignment, keys)
+            if not days:  # none (or one taken back): clear what an earlier run wrote
+                try:
+                    gb.find_submission(assignment, student).extension = None
+                    gb.db.commit()
+                except MissingEntry:
+                    pass
                 continue
             gb.update_or_create_student(student)
             gb.update_or_create_submission(assignment, student, extension=dt.timedelta(days=days))

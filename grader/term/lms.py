@@ -2,10 +2,15 @@
 
 Students are identified by their LMS id, never by their name (``/work/shared/COURSE.md``):
 
-- **Canvas** "Download Submissions" zip: ``<sortablename>_<user id>_<submission id>_<file>``, with
-  ``_LATE_`` after the name for a late submission (``smithjohn_LATE_12345_678901_ch2-sdpa-1.ipynb``); a
-  re-upload of a file with the same name gets ``-1``, ``-2`` ... before the extension. The student is
-  the Canvas **user id** (``12345``), the column ``ID`` of Canvas's gradebook CSV.
+- **Canvas** "Download Submissions" zip (``lib/content_zipper.rb`` of canvas-lms):
+  ``<sortablename>[_LATE]_<user id>_<file id>_<file as uploaded>`` for an upload
+  (``smithjohn_LATE_12345_678901_ch2-sdpa-1.ipynb``: the sortable name lower-cased with every non-word
+  character removed; ``LATE`` when Canvas marks the submission late; the *file id* grows with every
+  upload), ``<sortablename>[_LATE]_<user id>_text.html`` for a text entry and ``..._link.html`` for a URL
+  submission. Canvas renames an upload whose name the student already used to ``<name>-1.<ext>``,
+  ``-2`` ... (``Attachment.make_unique_filename``). The student is the Canvas **user id** (``12345``), the
+  column ``ID`` of Canvas's gradebook CSV. Canvas's own *Test Student* (Student View; "Student, Test" in
+  the gradebook, ``studenttest`` in the download) is no student: left out of roster and download alike.
 - **Moodle** "Download all submissions" zip: one folder per submission,
   ``<Full name>_<participant id>_assignsubmission_file_/<file>``. The student is the Moodle
   **participant id**, the ``Identifier`` ("Participant 1234567") of Moodle's grading worksheet.
@@ -13,10 +18,11 @@ Students are identified by their LMS id, never by their name (``/work/shared/COU
   letters kept, lower case, other runs of characters become ``-``).
 
 Rosters (``--roster``), recognised by their header: Canvas's gradebook CSV export (``Student``, ``ID``,
-``SIS User ID``, ``SIS Login ID``, ``Section``, one column per assignment, an optional "Points Possible"
-row), Moodle's grading worksheet (``Identifier``, ``Full name``, ``Email address``, ``Status``, ``Grade``,
-...; Moodle's participants table export carries no participant id, so it cannot be used), or a plain CSV
-with ``id`` and ``name`` columns (``email`` optional).
+``SIS User ID``, ``SIS Login ID``, ``Section``, one column ``<name> (<Canvas assignment id>)`` per
+assignment, a "Points Possible" row), Moodle's grading worksheet (``Identifier``, ``Full name``, ``Email
+address``, ``Status``, ``Grade``, ...; with blind marking only ``Identifier``, ``Status``, ``Grade``, ...;
+in the instructor's language: :data:`MOODLE_HEADERS`; Moodle's participants table export carries no
+participant id, so it cannot be used), or a plain CSV with ``id`` and ``name`` columns (``email`` optional).
 
 Back to the LMS (written by ``python -m grader return``):
 
@@ -42,14 +48,41 @@ import re
 import unicodedata
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 #: The course's record of who is who (nbgrader student id <-> LMS id, names): kept in the course
 #: directory only, never written into feedback or reports when grading anonymously.
 ROSTER_FILE = "lms-roster.csv"
+#: What the LMS said about each assignment (its column and points, the worksheet's header, the last
+#: import's arguments): remembered so that ``return`` and ``choose`` need not be told again.
+SETTINGS_FILE = "lms-assignments.json"
 
-CANVAS_FILE = re.compile(r"^(?P<sortable>.+?)_(?P<late>LATE_)?(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$", re.S)
+CANVAS_FILE = re.compile(r"^(?P<sortable>.+?)_(?P<late>LATE_)?(?P<uid>\d+)_(?P<fid>\d+)_(?P<file>.+)$", re.S)
+CANVAS_ONLINE = re.compile(r"^(?P<sortable>.+?)_(?P<late>LATE_)?(?P<uid>\d+)_(?P<kind>text|link)\.html$", re.S)
+#: Canvas's Test Student (Student View): its gradebook name and its sortable name in a download.
+CANVAS_TEST_STUDENT = {"Student, Test", "Test Student"}
+CANVAS_TEST_SORTABLE = {"studenttest", "teststudent"}
+CANVAS_COLUMN = re.compile(r"^(?P<name>.*\S)\s*\((?P<id>\d+)\)$")
+#: Moodle's grading worksheet columns in the languages read (Moodle's language packs: ``recordid``,
+#: ``lastmodifiedsubmission``, ``lastmodifiedgrade``, ``maxgrade``, ``gradecanbechanged`` of mod_assign;
+#: ``fullname``, ``email``, ``status``, ``grade`` of core; the comments plugin's name).
+MOODLE_HEADERS = {
+    "identifier": ("Identifier", "ID", "Identifiant", "Identificador"),
+    "fullname": ("Full name", "Vollständiger Name", "Nom complet", "Nombre completo"),
+    "email": ("Email address", "E-Mail-Adresse", "Adresse de courriel", "Dirección de correo", "Dirección Email"),
+    "status": ("Status", "Statut", "Estado"),
+    "grade": ("Grade", "Bewertung", "Note", "Calificación"),
+    "maxgrade": ("Maximum Grade", "Maximum grade", "Bestwertung", "Note maximale", "Calificación máxima"),
+    "canchange": ("Grade can be changed", "Bewertung kann geändert werden", "La note peut être modifiée",
+                  "La calificación puede ser cambiada"),
+    "submitted": ("Last modified (submission)", "Zuletzt geändert (Abgabe)", "Dernière modification (travail remis)",
+                  "Última modificación (entrega)"),
+    "graded": ("Last modified (grade)", "Zuletzt geändert (Bewertung)", "Dernière modification (note)",
+               "Última modificación (calificación)"),
+    "feedback": ("Feedback comments", "Feedback als Kommentar", "Commentaires de feedback",
+                 "Comentarios de retroalimentación"),
+}
 MOODLE_DIR = re.compile(r"^(?P<name>.+)_(?P<pid>\d+)_assignsubmission_(?P<plugin>[a-z]+)_?$", re.S)
 ATTEMPT = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[^.]+)$")
 #: Entries every zip tool adds that are no one's submission.
@@ -98,6 +131,8 @@ class Entry:
     late: bool = False
     folder: str = ""
     junk: bool = False
+    file_id: int = 0  # Canvas's file id (grows with each upload); 0 when the LMS gives none
+    online: str = ""  # "text" or "link": a Canvas text entry or URL submission (an .html page, no notebook)
 
 
 def safe_id(name: str) -> str:
@@ -133,7 +168,12 @@ def classify(path: str) -> Entry:
     m = CANVAS_FILE.match(filename)
     if m:
         entry.lms, entry.lms_id, entry.name = "canvas", m["uid"], m["sortable"]
-        entry.filename, entry.late = m["file"], bool(m["late"])
+        entry.filename, entry.late, entry.file_id = m["file"], bool(m["late"]), int(m["fid"])
+        return entry
+    m = CANVAS_ONLINE.match(filename)
+    if m:
+        entry.lms, entry.lms_id, entry.name = "canvas", m["uid"], m["sortable"]
+        entry.filename, entry.late, entry.online = filename, bool(m["late"]), m["kind"]
         return entry
     stem = filename.rsplit(".", 1)[0] if "." in filename else filename
     entry.lms, entry.name, entry.filename, entry.lms_id = "plain", stem, filename, safe_id(stem)
@@ -173,12 +213,6 @@ def read_download(source: Path) -> list[Entry]:
     return entries
 
 
-def attempt(filename: str) -> int:
-    """Canvas's re-upload number: ``x-1.ipynb`` is attempt 1 of ``x.ipynb`` (attempt 0)."""
-    m = ATTEMPT.match(filename)
-    return int(m["n"]) if m else 0
-
-
 def base_name(filename: str) -> str:
     """The file name without Canvas's ``-N`` re-upload suffix."""
     m = ATTEMPT.match(filename)
@@ -207,43 +241,123 @@ def split_name(name: str) -> tuple[str, str]:
     return "", name
 
 
-def read_roster(path: Path) -> tuple[str, list[Person], list[str]]:
-    """``(lms, people, header)`` of an LMS export (see the module docstring). ``student`` is left to set."""
+@dataclass
+class Roster:
+    """An LMS's class list as exported: who is in it, and what it says about the assignments."""
+
+    lms: str
+    people: list[Person]
+    header: list[str]
+    #: Canvas: assignment column -> its points possible (None when the export has no points row).
+    columns: dict[str, float | None] = field(default_factory=dict)
+    #: Moodle: canonical column (:data:`MOODLE_HEADERS`) -> the header as the worksheet writes it.
+    fields: dict[str, str] = field(default_factory=dict)
+    max_grade: float | None = None  # Moodle's "Maximum Grade"
+    id_prefix: str = "Participant "  # Moodle's identifiers: "Participant 1234567", "Teilnehmer/in1234567"
+    decimal: str = "."  # Moodle's decimal separator in this language ("3,00")
+    test_students: set[str] = field(default_factory=set)  # Canvas's Test Student's user id(s)
+
+
+def _number(text: str) -> float | None:
+    """``3``, ``3.00`` or Moodle's German ``3,00`` as a number; None for anything else."""
+    try:
+        return float(text.strip().replace(",", "."))
+    except (ValueError, AttributeError):
+        return None
+
+
+def moodle_fields(header: list[str]) -> dict[str, str]:
+    """Canonical Moodle column -> the header naming it (any language of :data:`MOODLE_HEADERS`)."""
+    known = {name.casefold(): key for key, names in MOODLE_HEADERS.items() for name in names}
+    found: dict[str, str] = {}
+    for h in header:
+        key = known.get(h.casefold())
+        if key and key not in found:
+            found[key] = h
+    return found
+
+
+def read_roster_info(path: Path) -> Roster:
+    """The roster of an LMS export (see the module docstring); each person's ``student`` is left to set."""
     header, rows = _read_csv(path)
     people: list[Person] = []
     if {"Student", "ID"} <= set(header):
+        roster = Roster("canvas", people, header)
+        points = next((r for r in rows if r.get("Student", "").strip() == "Points Possible"), {})
+        for h in header:
+            if h not in CANVAS_FIXED and CANVAS_COLUMN.match(h):
+                roster.columns[h] = _number(points.get(h, ""))
         for row in rows:
-            if not row.get("ID") or row.get("Student", "").strip() in ("Points Possible", "", "Student, Test"):
-                continue  # the points row, and Canvas's own "Test Student" (Student View)
+            student = row.get("Student", "").strip()
+            if student in CANVAS_TEST_STUDENT and row.get("ID"):
+                roster.test_students.add(row["ID"])
+                continue
+            if not row.get("ID") or student in ("Points Possible", ""):
+                continue  # the points row (and Canvas's "Manual Posting" row)
             if not row["ID"].isdigit():
                 raise LMSError(f"{path}: Canvas ID {row['ID']!r} of {row.get('Student')!r} is not a number")
             people.append(Person("", "canvas", row["ID"], name=row["Student"], email="",
                                  sis_user_id=row.get("SIS User ID", ""), sis_login_id=row.get("SIS Login ID", ""),
                                  section=row.get("Section", "")))
-        return "canvas", people, header
-    if {"Identifier", "Full name"} <= set(header):
+        return roster
+    found = moodle_fields(header)
+    if "identifier" in found and {"status", "grade"} & set(found):
+        roster = Roster("moodle", people, header, fields=found)
+        column = {key: found.get(key, "") for key in MOODLE_HEADERS}
         for row in rows:
-            m = re.fullmatch(r"\D*?(\d+)", row["Identifier"])
+            ident = row.get(column["identifier"], "")
+            m = re.fullmatch(r"\D*?(\d+)", ident)
             if not m:
-                raise LMSError(f"{path}: Moodle identifier {row['Identifier']!r} has no participant id")
-            people.append(Person("", "moodle", m[1], name=row["Full name"], email=row.get("Email address", ""),
-                                 status=row.get("Status", ""), submitted_at=row.get("Last modified (submission)", ""),
-                                 graded_at=row.get("Last modified (grade)", "")))
-        return "moodle", people, header
+                raise LMSError(f"{path}: Moodle identifier {ident!r} (column {column['identifier']!r}) has no "
+                               "participant id")
+            people.append(Person("", "moodle", m[1], name=row.get(column["fullname"], ""),
+                                 email=row.get(column["email"], ""), status=row.get(column["status"], ""),
+                                 submitted_at=row.get(column["submitted"], ""),
+                                 graded_at=row.get(column["graded"], "")))
+            roster.max_grade = roster.max_grade or _number(row.get(column["maxgrade"], ""))
+            roster.id_prefix = ident[: m.start(1)]
+            roster.decimal = "," if "," in row.get(column["maxgrade"], "") else roster.decimal
+        return roster
     lower = {h.lower(): h for h in header}
     if "id" in lower and "name" in lower:
         for row in rows:
             if row[lower["id"]]:
                 people.append(Person("", "plain", row[lower["id"]], name=row[lower["name"]],
                                      email=row.get(lower.get("email", ""), "")))
-        return "plain", people, header
+        return Roster("plain", people, header)
     hint = ""
     if {"First name", "Email address"} & set(header) or {"First name", "Surname"} <= set(header):
         hint = (" This looks like Moodle's participants table, which has no participant ids: download the "
                 "assignment's grading worksheet instead (View all submissions -> Download grading worksheet).")
     raise LMSError(f"{path}: not a roster I know (columns: {', '.join(header) or 'none'}). Expected Canvas's "
-                   f"gradebook CSV (Student, ID, ...), Moodle's grading worksheet (Identifier, Full name, ...) "
-                   f"or a CSV with id and name columns.{hint}")
+                   f"gradebook CSV (Student, ID, ...), Moodle's grading worksheet (Identifier, Status, Grade, ..., "
+                   f"in English, German, French or Spanish) or a CSV with id and name columns.{hint}")
+
+
+def read_roster(path: Path) -> tuple[str, list[Person], list[str]]:
+    """``(lms, people, header)`` of an LMS export (:func:`read_roster_info` has the rest)."""
+    roster = read_roster_info(path)
+    return roster.lms, roster.people, roster.header
+
+
+def lms_settings(course: Path, assignment: str) -> dict:
+    """What the course remembers about ``assignment`` at the LMS (:data:`SETTINGS_FILE`), {} when nothing."""
+    import json
+
+    path = Path(course) / SETTINGS_FILE
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return data.get(assignment, {})
+
+
+def remember(course: Path, assignment: str, **values) -> dict:
+    """Merge ``values`` (None values left out) into what the course remembers about ``assignment``."""
+    import json
+
+    path = Path(course) / SETTINGS_FILE
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data.setdefault(assignment, {}).update({k: v for k, v in values.items() if v is not None})
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    return data[assignment]
 
 
 def load_roster(course: Path) -> dict[str, Person]:
@@ -278,6 +392,7 @@ class Result:
     max_score: float
     comment: str = ""
     feedback: Path | None = None
+    excused: bool = False  # Canvas's "EX"; an empty grade with the comment in Moodle
 
 
 def _num(x: float) -> str:
@@ -294,23 +409,38 @@ def canvas_grades_csv(results: list[Result], column: str, path: Path, missing_ze
         for r in sorted(results, key=lambda r: (r.person.name.casefold(), r.person.lms_id)):
             p = r.person
             score = r.score if r.score is not None else (0.0 if missing_zero else None)
-            w.writerow([p.name or p.sortable, p.lms_id, p.sis_user_id, p.sis_login_id, p.section,
-                        "" if score is None else _num(score)])
+            value = "EX" if r.excused else ("" if score is None else _num(score))
+            w.writerow([p.name or p.sortable, p.lms_id, p.sis_user_id, p.sis_login_id, p.section, value])
     return path
 
 
-def moodle_grades_csv(results: list[Result], path: Path, missing_zero: bool = False) -> Path:
-    """Moodle's grading worksheet with the grade and a feedback comment filled in."""
+def moodle_grades_csv(results: list[Result], path: Path, missing_zero: bool = False,
+                      layout: dict | None = None) -> Path:
+    """Moodle's grading worksheet with the grade and a feedback comment filled in. ``layout`` is what the
+    import remembered of the instructor's own worksheet (its ``header`` in their language, the ``fields``
+    naming each column, the identifiers' ``id_prefix`` and the ``decimal`` separator): Moodle matches the
+    uploaded columns by their names in the uploading user's language, so they are written back as they came."""
+    layout = layout or {}
+    header = layout.get("header") or MOODLE_WORKSHEET
+    names = layout.get("fields") or dict(zip(MOODLE_HEADERS, MOODLE_WORKSHEET, strict=True))
+    prefix, decimal = layout.get("id_prefix", "Participant "), layout.get("decimal", ".")
+    column = {h: key for key, h in names.items()}
+
+    def number(x: float) -> str:
+        return f"{x:.2f}".replace(".", decimal)
+
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(MOODLE_WORKSHEET)
+        w.writerow(header)
         for r in sorted(results, key=lambda r: int(r.person.lms_id) if r.person.lms_id.isdigit() else 0):
             p = r.person
             score = r.score if r.score is not None else (0.0 if missing_zero else None)
             status = p.status or ("Submitted for grading" if r.score is not None else "No submission")
-            w.writerow([f"Participant {p.lms_id}", p.name, p.email, status,
-                        "" if score is None else f"{score:.2f}", f"{r.max_score:.2f}", "Yes",
-                        p.submitted_at or "-", p.graded_at or "-", r.comment])
+            values = {"identifier": f"{prefix}{p.lms_id}", "fullname": p.name, "email": p.email, "status": status,
+                      "grade": "" if score is None or r.excused else number(score),
+                      "maxgrade": number(r.max_score), "canchange": "Yes",
+                      "submitted": p.submitted_at or "-", "graded": p.graded_at or "-", "feedback": r.comment}
+            w.writerow([values.get(column.get(h, ""), "") for h in header])
     return path
 
 

@@ -92,7 +92,7 @@ def test_every_kind_gets_its_score_and_the_others_are_unaffected(bad_class):
         ("missing", "missing", "message:no notebook submitted"),
         ("infinite_loop", "graded", "mistakes:test-add: add: it ran longer than the time limit (5 s)"),
         ("memory_hog", "graded", "mistakes:test-add: add raised MemoryError"),
-        ("edited_tests", "graded", "mistakes:test-add: add looks wrong [mistake: add-subtracts]"),
+        ("edited_tests", "graded", "mistakes:test-add: add looks wrong: your add subtracts instead of adding"),
         ("reordered_tests", "graded", "mistakes:"),
         ("deleted_tests", "graded", "mistakes:"),
     ],

@@ -84,7 +84,7 @@ def test_import_zip_and_folder(tmp_path):
     zpath = tmp_path / "canvas.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("doejane_11_21_ch2-sdpa.ipynb", good)
-        same_time = (2026, 10, 5, 12, 0, 0)  # the assignment's own name wins between files of the same time
+        same_time = (2026, 10, 5, 12, 0, 0)  # same time: Canvas's file id (22 < 23) says which came later
         zf.writestr(zipfile.ZipInfo("roesam_12_22_Untitled.ipynb", same_time), good)
         zf.writestr(zipfile.ZipInfo("roesam_LATE_12_23_ch2-sdpa.ipynb", same_time), good)
         zf.writestr("brokenbob_13_24_ch2-sdpa.ipynb", "{not json")
@@ -95,7 +95,8 @@ def test_import_zip_and_folder(tmp_path):
     for student in report.imported:
         assert (course / "submitted" / student / "ch2-sdpa" / "ch2-sdpa.ipynb").exists()
     outcomes = {o.file: (o.student, o.outcome, o.reason) for o in report.files}
-    assert outcomes["roesam_12_22_Untitled.ipynb"] == ("12", "superseded", "older than ch2-sdpa.ipynb, which is graded")
+    assert outcomes["roesam_12_22_Untitled.ipynb"] == (
+        "12", "superseded", "an older upload than ch2-sdpa.ipynb, which is graded")
     assert "not a valid notebook" in outcomes["brokenbob_13_24_ch2-sdpa.ipynb"][2]
     assert outcomes["__MACOSX/._doejane_11_21_ch2-sdpa.ipynb"][1] == "ignored"
     assert len(outcomes) == 5 and not report.problems
@@ -157,14 +158,16 @@ def test_summary_csv_and_feedback_name_the_mistake(graded):
     out = first.stdout
     assert "tiny: 4 submissions, 4 graded, mean 1.50 / 3" in out
     assert "test-add    mean  1.00 / 2" in out
-    assert "1 x add looks wrong [mistake: add-subtracts]: your add subtracts instead of adding" in out
+    assert "1 x add looks wrong: your add subtracts instead of adding" in out
     rows = read_csv(cli / "course-grades.csv")
     assert rows["wrong"]["mistakes"] == (
-        "test-add: add looks wrong [mistake: add-subtracts]: your add subtracts instead of adding"
+        "test-add: add looks wrong: your add subtracts instead of adding"
     )
     assert rows["correct"]["mistakes"] == "" and rows["correct"]["status"] == "graded"
     feedback = (cli / "feedback" / "wrong" / A / f"{A}.html").read_text()
     assert "your add subtracts instead of adding" in feedback
+    # its table of contents names the functions (nbgrader's template says "Test cell"), no internal ids
+    assert '<a href="#test-add">add</a>' in feedback and "Test cell" not in feedback and "[mistake:" not in feedback
     assert "autograding: 100%" in first.stderr and "4/4" in first.stderr  # the tqdm progress bar
 
 
@@ -192,7 +195,8 @@ def test_shards_graded_apart_merge_into_the_same_grades(graded, tmp_path):
     run_cli(course, "grade", A, "--shard", "0/2", "--out", str(tmp_path / "s0"), "--jobs", "1")
     run_cli(course, "grade", A, "--shard", "1/2", "--out", str(tmp_path / "s1"), "--jobs", "1")
     assert sorted(p.name for p in course.iterdir()) == [
-        ".grading-secret", "exercises", "lms-import-tiny.csv", "lms-roster.csv", "nbgrader_config.py", "release",
+        ".grading-secret", "exercises", "lms-assignments.json", "lms-import-tiny.csv", "lms-roster.csv",
+        "nbgrader_config.py", "release",
         "source", "submitted",
     ]
     shards = [str(tmp_path / "s0"), str(tmp_path / "s1")]

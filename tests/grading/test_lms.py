@@ -4,8 +4,9 @@ The commands are read from the instructor guide's section "A term with Canvas or
 written (from the root of a repository whose ``grader/`` is the tiny synthetic course, with ``ch2-sdpa``
 read as its assignment ``tiny``) on realistic downloads built here: a Canvas class of 15 with two
 students of the same name, names in Chinese, Cyrillic and German, a resubmission, late files, a PDF, a
-stray text file, a broken notebook and zip-tool junk; a Moodle class with the same, graded anonymously,
-with submission times from the grading worksheet and an extension. The LMS formats are checked against
+stray text file, a broken notebook and zip-tool junk, an extension given before the import and an
+excused student; a Moodle class with the same, graded anonymously, with submission times from the
+grading worksheet and an extension given after the import. The LMS formats are checked against
 the columns and names as the LMSs document them (written out here, not imported from the code).
 """
 
@@ -117,9 +118,12 @@ CANVAS_CLASS = {
     "48214": ("Nguyen, An", "nguyenan", []),  # sent nothing
     "48215": ("Kowalski, Ewa", "kowalskiewa", []),
 }
-#: Expected score after the late penalty (10 % per started day; a Canvas-late file counts one day).
-CANVAS_SCORES = {"48201": 3, "48202": 1, "48203": 2, "48204": 3, "48205": 1, "48206": 2.7, "48208": 2.7,
+#: Expected score after the late penalty (10 % per started day; a Canvas-late file counts one day, none with
+#: an extension: 48206's, given before the import).
+CANVAS_SCORES = {"48201": 3, "48202": 1, "48203": 2, "48204": 3, "48205": 1, "48206": 3, "48208": 2.7,
                  "48209": 0, "48210": 3, "48211": 3, "48212": 2, "48213": 0}
+#: Decided in the guide's commands: 48215 sent nothing and is excused.
+EXCUSED = "48215"
 
 
 def canvas_download(course: Path, downloads: Path) -> list[str]:
@@ -170,6 +174,9 @@ def test_canvas_guide_commands_run_as_documented(canvas_term):
     assert any(" import " in f" {ln} " and "--roster" in ln for ln in ran), ran
     assert any(ln.startswith("python -m grader grade") for ln in ran)
     assert any(ln.startswith("python -m grader return") for ln in ran)
+    assert any(ln.startswith("python -m grader extend") for ln in ran) and "python -m grader report --html" in ran
+    assert ran.index("python -m grader roster ~/Downloads/gradebook.csv") < ran.index(next(
+        ln for ln in ran if ln.startswith("python -m grader extend")))  # the class list first, then a decision
     assert "cd grader && nbgrader export" in ran
     for line, res in results:
         # the download holds a PDF and a text file: a plain import says so and exits 1; --allow-skipped accepts
@@ -191,7 +198,7 @@ def test_canvas_every_student_and_file_accounted_for(canvas_term):
     assert outcome["garciaana_48211_900010_notes.txt"]["outcome"] == "skipped"
     assert outcome["readme.txt"]["outcome"] == "skipped" and outcome["readme.txt"]["student"] == ""
     assert outcome["__MACOSX/._wangfang_48201_900000_tiny.ipynb"]["outcome"] == "ignored"
-    first_import = results[0][1].stdout
+    first_import = next(res for line, res in results if " import " in f" {line} ").stdout
     assert "skipped: doejane_48207_900006_report.pdf" in first_import and "not a notebook" in first_import
     assert "not submitted: 3 students of the roster" in first_import
     # submitted/ is keyed on the Canvas user id: same names and non-Latin names are all there
@@ -210,11 +217,14 @@ def test_canvas_grades_late_penalties_and_nbgrader_export_agree(canvas_term):
     assert set(ours) == set(CANVAS_CLASS)  # non-submitters listed
     for uid, score in CANVAS_SCORES.items():
         assert float(ours[uid]["score"]) == pytest.approx(score), uid
-    for uid in ("48207", "48214", "48215"):
-        assert ours[uid]["status"] == "missing" and ours[uid]["message"] == "nothing submitted"
+    assert ours["48214"]["status"] == "missing" and ours["48214"]["message"] == "nothing submitted"
+    assert ours["48207"]["status"] == "missing"  # a PDF, attributed: "sent no notebook", not "nothing submitted"
+    assert ours["48207"]["message"] == "sent no notebook: report.pdf is not a notebook (.ipynb)"
+    assert ours[EXCUSED]["status"] == "excused" and ours[EXCUSED]["message"].startswith("excused: ")
     assert ours["48203"]["name"] == "王芳" and ours["48205"]["name"] == "Анна Иванова"
-    assert float(ours["48206"]["late_penalty"]) == pytest.approx(0.3) and ours["48206"]["raw_score"] == "3"
-    # the extension of 48206 (2 days, from the config) moves its due date
+    assert float(ours["48206"]["late_penalty"]) == 0 and ours["48206"]["raw_score"] == "3"  # late, extended
+    assert float(ours["48208"]["late_penalty"]) == pytest.approx(0.3)  # late, no extension
+    # the extension of 48206 (2 days, decided with `extend` before the import) moves its due date
     assert ours["48206"]["due"] == "2026-10-07 21:59:00 UTC" and ours["48208"]["due"] == "2026-10-05 21:59:00 UTC"
     assert ours["48205"]["points:test-add"] == "0" and ours["48205"]["points:test-mul"] == "1"
     stock = nbgrader_export(course)
@@ -241,7 +251,7 @@ def test_canvas_grade_file_and_feedback_archive(canvas_term):
     for uid, (name, _, _) in CANVAS_CLASS.items():
         assert by_id[uid][0] == name and by_id[uid][2:4] == [f"S{uid}", f"login{uid}"]
         expected = CANVAS_SCORES.get(uid)
-        assert by_id[uid][5] == ("" if expected is None else f"{expected:g}"), uid
+        assert by_id[uid][5] == ("EX" if uid == EXCUSED else "" if expected is None else f"{expected:g}"), uid
     with zipfile.ZipFile(out / "canvas-feedback.zip") as zf:
         entries = sorted(zf.namelist())
         page = zf.read("ивановаанна_48205_tiny-feedback.html").decode()
@@ -306,9 +316,9 @@ def moodle_term(tmp_path_factory):
 @pytest.mark.slow
 def test_moodle_guide_commands_run_as_documented(moodle_term):
     _, _, _, results = moodle_term
-    assert [ln.split()[3] for ln, _ in results] == ["import", "grade", "grade", "return"]
+    assert [ln.split()[3] for ln, _ in results] == ["import", "extend", "grade", "grade", "return"]
     assert "--anonymous" in results[0][0]
-    assert "--student 1234563" in results[2][0] and "1/1" in results[2][1].stderr  # one regraded, by LMS id
+    assert "--student 1234563" in results[3][0] and "1/1" in results[3][1].stderr  # one regraded, by LMS id
     for line, res in results:
         assert res.returncode == 0, (line, res.stdout[-3000:], res.stderr[-3000:])
         assert "Traceback" not in res.stderr
@@ -334,7 +344,7 @@ def test_moodle_anonymous_grades_times_and_export_agree(moodle_term):
     row = ours[by_pid["1234563"]]
     assert float(row["late_penalty"]) == pytest.approx(0.6)
     assert row["submitted_at"] == "2026-10-07 09:59:00 UTC"  # the worksheet's time, Berlin -> UTC
-    assert float(ours[by_pid["1234564"]]["late_penalty"]) == 0  # its extension covers it
+    assert float(ours[by_pid["1234564"]]["late_penalty"]) == 0  # its extension (given after the import) covers it
     text = (course / "course-grades.csv").read_text(encoding="utf-8")
     for pid, (name, _) in MOODLE_CLASS.items():
         assert name not in text and pid not in text

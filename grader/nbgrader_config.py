@@ -37,6 +37,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# Links and special files in a submission are refused, never followed or read (grader/nbgrader_links.py:
+# nbgrader's copy of submitted/ to autograded/, its read of the notebook and of timestamp.txt).
+__import__("grader.nbgrader_links", fromlist=["install"]).install()
 # A submission whose test cells were deleted gets them back from the source version (and is graded
 # on them) instead of silently scoring 0 on the missing cells; edited test cells are always overwritten.
 c.OverwriteCells.add_missing_cells = True

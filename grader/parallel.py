@@ -29,8 +29,10 @@ from traitlets.config import Config
 from grader.coursedir import db_url, ensure_tools_on_path, open_api
 from grader.engine.secret import SECRET_FILE, course_secret
 from grader.merge import merge_shards
+from grader.nbgrader_links import STAGED
 from grader.nbgrader_speedups import speed_up_nbgrader
 from grader.sandbox.bwrap import debugging
+from grader.sandbox.files import RefusedFileError, copy_tree
 
 
 @dataclass
@@ -142,7 +144,15 @@ def grade_one(assignment: str, student: str, feedback: bool = True) -> Outcome:
     target = shard / "submitted" / student / assignment
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(course / "submitted" / student / assignment, target)
+    # Staged without following links; what was refused is reported by the autograde (grader/nbgrader_links.py).
+    try:
+        refused = copy_tree(course / "submitted" / student / assignment, target)
+    except RefusedFileError as err:
+        return Outcome(assignment, student, False, f"{err.message}; graded 0")
+    notebook = [r for r in refused if r.path == f"{assignment}.ipynb"]
+    if notebook:  # as stock autograde says it (RefusedFileError from grader/nbgrader_links.py)
+        return Outcome(assignment, student, False, f"{RefusedFileError(notebook[0], 'the notebook')}; graded 0")
+    STAGED[(assignment, student)] = refused
     result = api.autograde(assignment, student, force=True, create=True)
     log = (result.get("log") or "") + (result.get("error") or "")
     if not result["success"]:

@@ -5,7 +5,8 @@ is the only file of the grader bound into it). It imports the kernel machinery, 
 once, never runs student code itself, and stays single-threaded, so that it can ``fork``. For each
 request it forks a child that, before any student code runs:
 
-1. gets its own mount, PID, network, IPC and UTS namespaces (``unshare``), and forks again, so that
+1. joins its control group (the submission's memory and process budget, grader/sandbox/cgroup.py), gets
+   its own mount, PID, network, IPC, UTS and cgroup namespaces (``unshare``), and forks again, so that
    the kernel is PID 1 of a new PID namespace (and of its own session): when it exits, every process it
    started dies with it;
 2. mounts its own view: a fresh in-memory ``/tmp`` and working directory ``/home/student`` (with a
@@ -32,7 +33,7 @@ import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS = 0x00020000, 0x20000000, 0x08000000, 0x04000000
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNET, CLONE_NEWCGROUP = 0x40000000, 0x02000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
@@ -89,13 +90,44 @@ def preload(torch: bool) -> None:
         raise RuntimeError(f"the zygote must stay single-threaded to fork; it runs {threading.active_count()}")
 
 
+def _copy_plain_files(src: str, dst: str) -> None:
+    """Copy folders and single-named regular files only, never through a link (``O_NOFOLLOW``, checked with
+    ``fstat``); the grader already refused the rest (grader/sandbox/files.py), this is the second lock."""
+    import stat
+
+    for name in os.listdir(src):
+        path, target = os.path.join(src, name), os.path.join(dst, name)
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(target, 0o755)
+            _copy_plain_files(path, target)
+        elif stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                now = os.fstat(fd)
+                if not stat.S_ISREG(now.st_mode) or now.st_nlink != 1 or now.st_ino != st.st_ino:
+                    continue
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                out = os.open(target, flags, (st.st_mode & 0o755) | 0o600)
+                try:
+                    while chunk := os.read(fd, 1 << 20):
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(out, view):]
+                finally:
+                    os.close(out)
+            finally:
+                os.close(fd)
+
+
 def _enter_sandbox(req: dict) -> None:
     """In the kernel's process (PID 1 of its namespaces): mounts, files, limits, privileges."""
     import resource
-    import shutil
 
     root, kernel_dir = req["root"], req["kernel_dir"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    for folder in req.get("cgroup_mounts", []):  # the control groups stay the grader's business
+        _check(libc.umount2(folder.encode(), MNT_DETACH), f"umount {folder}")
     for sub, dst, read_only in (("in", "/grader/in", True), ("out", "/grader/out", False),
                                 ("work", "/grader/submission", True), ("kernel", STAGE, False)):
         _mount(f"{root}/{sub}", dst, None, MS_BIND)
@@ -120,7 +152,7 @@ def _enter_sandbox(req: dict) -> None:
     _check(libc.umount2(STAGE.encode(), MNT_DETACH), "umount stage")
     _mount("tmpfs", WORK_DIR, "tmpfs", MS_NOSUID | MS_NODEV, size)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    shutil.copytree("/grader/submission", WORK_DIR, dirs_exist_ok=True)
+    _copy_plain_files("/grader/submission", WORK_DIR)
     uid = int(req["uid"])
     for dirpath, dirnames, filenames in os.walk(WORK_DIR):
         for name in (dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)):
@@ -198,7 +230,11 @@ def _keep(req: dict, write_fd: int) -> None:
 
     signal.signal(signal.SIGTERM, end_kernel)
     try:
-        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+        for procs in req.get("cgroup_procs", []):  # the submission's budget: its control group, before the fork
+            with open(procs, "w") as f:
+                f.write("0")
+        spaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+        _check(libc.unshare(spaces | (CLONE_NEWCGROUP if req.get("cgroup_procs") else 0)), "unshare")
         kernel = os.fork()
     except BaseException as err:  # noqa: BLE001
         os.write(write_fd, f"error: {err}".encode()[:1000])

@@ -38,6 +38,7 @@ WORDS = {
     "fifo": "a named pipe",
     "device": "a device",
     "socket": "a socket",
+    "too-large": "larger than the size limit",
     "other": "not a regular file",
 }
 
@@ -134,7 +135,7 @@ def copy_tree(src: str | os.PathLike, dst: str | os.PathLike, ignore: Iterable[s
               max_file_bytes: int | None = None) -> list[Refused]:
     """Copy the folder ``src`` into ``dst`` (created if needed; files already there are replaced) without
     following any link; return what was refused. ``ignore``: nbgrader-style name globs to skip silently;
-    ``max_file_bytes``: larger files are skipped too (reported as refused, kind ``other``).
+    ``max_file_bytes``: larger files are skipped too (reported as refused, kind ``too-large``).
 
     The folder ``src`` itself must be a real folder: a link there raises :class:`RefusedFileError`.
     """
@@ -177,7 +178,7 @@ def _copy_dir(dir_fd: int, rel: str, dst: Path, ignore: tuple[str, ...], max_byt
             finally:
                 os.close(sub)
         elif max_bytes is not None and st.st_size > max_bytes:
-            refused.append(Refused(path, "other"))
+            refused.append(Refused(path, "too-large"))
         else:
             try:
                 fd = open_regular(name, dir_fd=dir_fd, shown=path)

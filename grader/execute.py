@@ -175,7 +175,8 @@ class TrustedExecute(Execute):
         self._budget = _Budget(self.notebook_timeout, self.checks_share)
         self._budget_hit = False  # a cell was stopped by the budget, not by its own time limit
         self._checks_cut = False  # a function was not checked: the budget was spent
-        for words in resources["nbgrader"].get("refused_files", []):  # grader/nbgrader_links.py
+        self._refused: list[str] = []  # links and special files of the submission, not used (in words)
+        for words in resources["nbgrader"].get("refused_files", []):  # grader/nbgrader_links.py (which logs them)
             self._refuse(words)
         course = Path(CourseDirectory(config=self.config).root).resolve()
         assignment = resources["nbgrader"]["assignment"]
@@ -217,6 +218,7 @@ class TrustedExecute(Execute):
         async with self.async_setup_kernel(cwd=self._cwd):
             clock.lap("kernel start")
             for refused in getattr(getattr(self.km, "box", None), "refused", []):  # the sandbox's copy-in
+                self.log.warning("refused %s: %s (graded without it)", refused.path, refused.words())
                 self._refuse(refused.words())
             try:
                 first = True
@@ -254,9 +256,9 @@ class TrustedExecute(Execute):
     # ---- what the whole notebook's feedback says --------------------------------------------------------
 
     def _refuse(self, words: str) -> None:
-        self.log.warning("refused: %s (graded without it)", words)
-        self._notices.append(f"A file of the submission was not used: {words}. Links and special files are "
-                             "refused, never read; the notebook was graded without it.")
+        if not self._refused:
+            self._notices.append("")  # its place among the notices; written by _write_notices
+        self._refused.append(words)
 
     def _not_run(self, indices: list[int]) -> None:
         """The cells' part of the notebook's time budget is spent: say so, and in each cell that is not run."""
@@ -278,6 +280,10 @@ class TrustedExecute(Execute):
 
     def _write_notices(self, usage: dict) -> None:
         """The notices (in words) in the notebook's metadata and, for people, in a note cell at the top."""
+        if self._refused:
+            self._notices[self._notices.index("")] = (
+                "Files of the submission were not used (links and special files are refused, never read; the "
+                f"notebook was graded without them): {'; '.join(self._refused)}.")
         if usage.get("oom_kills"):
             self._notices.append(f"The notebook's sandbox reached its memory limit ({usage['limit_mb']:g} MiB for all "
                                  "its processes together): the operating system stopped processes in it.")

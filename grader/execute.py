@@ -175,6 +175,7 @@ class TrustedExecute(Execute):
         self._budget = _Budget(self.notebook_timeout, self.checks_share)
         self._budget_hit = False  # a cell was stopped by the budget, not by its own time limit
         self._checks_cut = False  # a function was not checked: the budget was spent
+        self._gave_up: _GiveUp | None = None  # no kernel could be restarted after a function's checks
         self._refused: list[str] = []  # links and special files of the submission, not used (in words)
         for words in resources["nbgrader"].get("refused_files", []):  # grader/nbgrader_links.py (which logs them)
             self._refuse(words)
@@ -409,6 +410,8 @@ class TrustedExecute(Execute):
                 result = await self._answer(pending, self._budget.left() / (len(exercise.check_order) - n))
             reports[name] = checker.judge(exercise, pending, result)
             done.append(name)
+            if self._gave_up is not None:
+                raise self._gave_up
 
     async def _answer(self, pending: checker.Pending,
                       share: float = math.inf) -> transport.KernelResult | checker.NoAnswer:
@@ -439,7 +442,10 @@ class TrustedExecute(Execute):
                 if alive:
                     await ensure_async(self.km.interrupt_kernel())
                 if not alive or not await self._responsive():
-                    await self._restart()
+                    try:
+                        await self._restart()
+                    except _GiveUp as err:  # this function's verdict first; _run_checks then stops
+                        self._gave_up = err
                 if not alive:
                     return checker.NoAnswer("the kernel died while the grader ran it on the hidden tests (it ran "
                                             "out of memory, crashed or exited).")

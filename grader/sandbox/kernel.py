@@ -79,6 +79,15 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chmod(self.connection_file, 0o644)  # the kernel's unprivileged user reads it
         return self.box.command(argv)
 
+    async def _async_interrupt_kernel(self) -> None:
+        """Interrupt through the kernel's control channel. A signal to the started process would reach
+        bubblewrap, which dies of SIGINT with the whole sandbox (and a zygote kernel is not our child)."""
+        msg = self.session.msg("interrupt_request", content={})
+        self._connect_control_socket()
+        self.session.send(self._control_socket, msg)
+
+    interrupt_kernel = _async_interrupt_kernel  # type: ignore[assignment]
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         self._remove_box()

@@ -242,14 +242,6 @@ class ZygoteKernelManager(SandboxedKernelManager):
             os.chmod(self.connection_file, 0o644)  # the kernel's unprivileged user reads it
         return [sandbox_python(), "-m", "ipykernel_launcher", "-f", self.connection_file]  # never run
 
-    async def _async_interrupt_kernel(self) -> None:
-        """Interrupt through the control channel (the kernel is not a child of this process)."""
-        msg = self.session.msg("interrupt_request", content={})
-        self._connect_control_socket()
-        self.session.send(self._control_socket, msg)
-
-    interrupt_kernel = _async_interrupt_kernel  # type: ignore[assignment]
-
 
 def zygote_kernels_possible() -> bool:
     """Root, Linux, bubblewrap present: what :class:`ZygoteKernelManager` needs."""

@@ -64,6 +64,7 @@ class _Phases:
     def __init__(self) -> None:
         self.t0 = self.last = time.perf_counter()
         self.phases: dict[str, float] = {}
+        self.maxrss_start_mb = _maxrss_mb()  # the grading process's peak memory before this notebook
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
@@ -252,7 +253,7 @@ class TrustedExecute(Execute):
         usage = self._sandbox_usage()
         self._write_notices(usage)
         clock.write(self.resources.get("nbgrader", {}), restarts=self._restarts, sandbox=usage,
-                    maxrss_mb=_maxrss_mb(), budget_s=self.notebook_timeout)
+                    maxrss_start_mb=clock.maxrss_start_mb, maxrss_mb=_maxrss_mb(), budget_s=self.notebook_timeout)
 
     # ---- what the whole notebook's feedback says --------------------------------------------------------
 

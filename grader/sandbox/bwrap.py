@@ -263,6 +263,10 @@ class Box:
         # The submission's files are copied into the (size-limited) working directory inside the sandbox.
         copy_in = f'cp -R -P {SUBMISSION}/. {WORK_DIR}/ 2>/dev/null; exec "$@"'
         cmd += [prlimit, *self.rlimit_args(), "--", "/bin/sh", "-c", copy_in, "sh", *argv]
+        return self.in_group(cmd)
+
+    def in_group(self, cmd: list[str]) -> list[str]:
+        """``cmd`` started by a shell that first joins this sandbox's control group (if it has one)."""
         if self.group is None:
             return cmd
         join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'

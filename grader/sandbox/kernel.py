@@ -69,9 +69,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         """The grading Python's own kernel (never another kernelspec's), inside the sandbox."""
         python = sandbox_python() if self.sandbox else sys.executable
         argv = [python, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
-        if not self.sandbox:
+        if not self.sandbox:  # no isolation, but the same memory and process budget where there is a cgroup
             mb = str(self.memory_limit_mb)
-            return [sys.executable, "-m", "grader.kernel_launcher", "--memory-mb", mb, "--", *argv]
+            cmd = [sys.executable, "-m", "grader.kernel_launcher", "--memory-mb", mb, "--", *argv]
+            return self.box.in_group(cmd) if self.box is not None else cmd
         assert self.box is not None
         if self.box.uid is not None:
             import os

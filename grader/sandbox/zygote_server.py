@@ -90,39 +90,10 @@ def preload(torch: bool) -> None:
         raise RuntimeError(f"the zygote must stay single-threaded to fork; it runs {threading.active_count()}")
 
 
-def _copy_plain_files(src: str, dst: str) -> None:
-    """Copy folders and single-named regular files only, never through a link (``O_NOFOLLOW``, checked with
-    ``fstat``); the grader already refused the rest (grader/sandbox/files.py), this is the second lock."""
-    import stat
-
-    for name in os.listdir(src):
-        path, target = os.path.join(src, name), os.path.join(dst, name)
-        st = os.lstat(path)
-        if stat.S_ISDIR(st.st_mode):
-            os.mkdir(target, 0o755)
-            _copy_plain_files(path, target)
-        elif stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-            try:
-                now = os.fstat(fd)
-                if not stat.S_ISREG(now.st_mode) or now.st_nlink != 1 or now.st_ino != st.st_ino:
-                    continue
-                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                out = os.open(target, flags, (st.st_mode & 0o755) | 0o600)
-                try:
-                    while chunk := os.read(fd, 1 << 20):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(out, view):]
-                finally:
-                    os.close(out)
-            finally:
-                os.close(fd)
-
-
 def _enter_sandbox(req: dict) -> None:
     """In the kernel's process (PID 1 of its namespaces): mounts, files, limits, privileges."""
     import resource
+    import shutil
 
     root, kernel_dir = req["root"], req["kernel_dir"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -152,7 +123,8 @@ def _enter_sandbox(req: dict) -> None:
     _check(libc.umount2(STAGE.encode(), MNT_DETACH), "umount stage")
     _mount("tmpfs", WORK_DIR, "tmpfs", MS_NOSUID | MS_NODEV, size)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _copy_plain_files("/grader/submission", WORK_DIR)
+    # The grader copied only plain files there (grader/sandbox/files.py); never follow a link all the same.
+    shutil.copytree("/grader/submission", WORK_DIR, dirs_exist_ok=True, symlinks=True)
     uid = int(req["uid"])
     for dirpath, dirnames, filenames in os.walk(WORK_DIR):
         for name in (dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)):

@@ -212,3 +212,30 @@ def test_a_cgroup_holds_all_its_processes_to_one_limit_and_is_removed_with_them(
     assert usage["oom_kills"] >= 2 and usage["peak_mb"] <= 96, usage  # 4 x 64 MB could not all live in 96 MB
     assert proc.wait(timeout=10) == -9  # removing the group killed what was left
     assert not any(d.exists() for d in group.dirs)
+
+
+def test_cgroup_v2_is_found_where_an_ancestor_delegates_memory_and_pids(tmp_path: Path) -> None:
+    """The v2 path on a fake hierarchy (this machine mounts v1): the deepest ancestor whose
+    ``cgroup.subtree_control`` gives memory and pids is the base; limits go in the files cgroup v2 names."""
+    root = tmp_path / "unified"
+    (root / "system.slice" / "grader.service").mkdir(parents=True)
+    (root / "cgroup.subtree_control").write_text("cpu io memory pids\n")
+    (root / "system.slice" / "cgroup.subtree_control").write_text("cpu\n")
+    (root / "system.slice" / "grader.service" / "cgroup.subtree_control").write_text("")
+    mounts = [("/", root, "cgroup2", {"rw"})]
+    found, why = cgroup._try_v2(mounts, {"": "/system.slice/grader.service"})
+    assert why == "" and found is not None and found.version == 2
+    assert found.bases == (root / cgroup.PARENT,)
+    assert (root / cgroup.PARENT / "cgroup.subtree_control").read_text() == "+memory +pids"
+    zygote = found.group("zygote", for_children=True)
+    kernel = found.group("kernel", parent=zygote)
+    kernel.limit(512 * 2**20, 64)
+    assert (zygote.dirs[0] / "cgroup.subtree_control").read_text() == "+memory +pids"
+    folder = kernel.dirs[0]
+    assert folder == root / cgroup.PARENT / "zygote" / "kernel"
+    assert [(folder / f).read_text() for f in ("memory.max", "memory.swap.max", "pids.max")] == [
+        str(512 * 2**20), "0", "64"]
+    assert kernel.procs_files == [folder / "cgroup.procs"]
+    (root / "cgroup.subtree_control").write_text("cpu io\n")
+    none, why = cgroup._try_v2(mounts, {"": "/system.slice/grader.service"})
+    assert none is None and "no memory and pids controllers" in why

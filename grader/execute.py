@@ -495,9 +495,13 @@ class TrustedExecute(Execute):
         keep = self._room(cell_index, _text_size(out))
         if keep is None:
             return out
-        if keep <= 0:  # already truncated: drop everything that follows
+        if keep <= 0:  # already truncated: drop everything that follows (the note stays, even after a clear)
             if outs and outs[-1] is out:
                 outs.pop()
+            note = TRUNCATION_NOTE.format(limit=self.max_output_chars)
+            last = outs[-1] if outs else {}
+            if note not in str(last.get("text", "")) + str(last.get("data", {}).get("text/plain", "")):
+                outs.append(_stream(note))
             return None
         _truncate(out, keep, TRUNCATION_NOTE.format(limit=self.max_output_chars))
         return out

@@ -281,22 +281,24 @@ ATTACKS.update({
     "symlink-reference": Attack(_READ_EVERY_FILE, files=(("helper.py", "symlink-reference"),)),
     "hardlink-fifo-device": Attack(_READ_EVERY_FILE, files=(("copy.txt", "hardlink-secret"), ("pipe", "fifo"),
                                                              ("zero", "device"))),
-    # six forked children each touch 300 MB: the sandbox's cgroup holds them all to its one memory limit
+    # six forked children each touch 300 MB and keep it: the sandbox's cgroup holds them all to its one limit
     "forked-children-memory": Attack(
-        "import os, time\n"
-        "import numpy as np\n"
+        "import mmap, os, time\n"
         "_kids = []\n"
         "for _ in range(6):\n"
         "    _pid = os.fork()\n"
         "    if _pid == 0:\n"
-        "        try:\n"
-        "            _a = np.ones(300 * 2**20 // 8)\n"
-        "            time.sleep(3)\n"
+        "        try:  # 300 MB of private pages, all touched at once (MAP_POPULATE: fast even on a busy VM)\n"
+        "            _m = mmap.mmap(-1, 300 * 2**20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)\n"
+        "            time.sleep(120)\n"
         "        finally:\n"
         "            os._exit(0)\n"
         "    _kids.append(_pid)\n"
-        "time.sleep(3.5)\n"
-        "print('children:', [os.waitpid(p, os.WNOHANG) for p in _kids])\n"
+        "_ended, _until = set(), time.monotonic() + 4\n"
+        "while len(_ended) < 2 and time.monotonic() < _until:\n"
+        "    _ended |= {p for p in _kids if p not in _ended and os.waitpid(p, os.WNOHANG)[0]}\n"
+        "    time.sleep(0.05)\n"
+        "print('children stopped by the OS:', len(_ended))\n"
     ),
     # 400 comm (widget) messages of 1 MB each: nothing of them may stay in the grading process
     "comm-flood": Attack(

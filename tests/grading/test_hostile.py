@@ -238,15 +238,20 @@ def test_no_process_started_by_a_submission_is_alive(graded: dict) -> None:
     assert sleepers() == []
 
 
-@pytest.mark.parametrize("way", WAYS)
-def test_no_attacker_sees_other_students_or_the_reference(graded: dict, way: str) -> None:
-    course = graded["courses"][way]
-    reference_lines = {
+def _reference_lines() -> set[str]:
+    """Lines of the reference's function bodies (not the signatures and docstrings the release shows too)."""
+    return {
         line.strip()
         for name in ("softmax", "padding_mask", "scaled_dot_product_attention")
         for line in ref.student_source(ref.reference(name)).split('"""')[-1].splitlines()
         if len(line.strip()) > 25
     }
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_no_attacker_sees_other_students_or_the_reference(graded: dict, way: str) -> None:
+    course = graded["courses"][way]
+    reference_lines = _reference_lines()
     assert reference_lines
     for student in graded["subs"]:
         if not student.startswith("attack-"):
@@ -387,8 +392,7 @@ def test_no_course_file_content_reaches_an_attacker(graded: dict, way: str) -> N
     folder, notebook or feedback page of an attacker, and the refusal is said in words."""
     course = graded["courses"][way]
     secret = (course / SECRET_FILE).read_text().strip()
-    reference = [ln.strip() for ln in (ROOT / "solutions" / "ch2_sdpa.py").read_text().splitlines()
-                 if len(ln.strip()) > 30]
+    reference = _reference_lines()
     for student in _attackers(graded):
         folder = course / "autograded" / student / A
         assert sorted(p.name for p in folder.iterdir()) == [f"{A}.ipynb"], student  # nothing was copied beside it

@@ -14,7 +14,12 @@ What the sandboxed kernel sees and may do:
   (one per concurrent sandbox, 61000-61999) with every capability dropped and ``no_new_privs``; as any
   other user, bubblewrap maps it to ``nobody`` in a new user namespace;
 - limits it cannot lift (soft = hard): address space and data memory, processes (threads count),
-  file size, CPU seconds, no core dumps.
+  file size, CPU seconds, no core dumps;
+- one memory and process budget for the whole sandbox: its own control group (:mod:`grader.sandbox.cgroup`),
+  which the starting shell joins before it becomes bubblewrap, emptied and removed with the sandbox.
+
+What a submission holds is copied in by :func:`grader.sandbox.files.copy_tree` (links and special files
+refused, never followed).
 
 The grader talks to the kernel over Unix sockets in a folder bound into the sandbox, and exchanges
 hidden-check jobs through two more: ``/grader/in`` (read-only for the kernel) and ``/grader/out``.

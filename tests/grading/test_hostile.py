@@ -399,7 +399,8 @@ def test_no_course_file_content_reaches_an_attacker(graded: dict, way: str) -> N
         for path in (folder / f"{A}.ipynb", course / "feedback" / student / A / f"{A}.html"):
             text = html.unescape(path.read_text(errors="replace"))
             assert secret[:16] not in text and "SQLite format 3" not in text, (student, path)
-            assert not [ln for ln in reference if ln in text], (student, path)
+            if student.startswith("attack-"):  # the budget- notebooks are solved honestly
+                assert not [ln for ln in reference if ln in text], (student, path)
     for name, attack in attacks.ATTACKS.items():
         if attack.files:
             page = (course / "feedback" / f"attack-{name}" / A / f"{A}.html").read_text()

@@ -344,7 +344,7 @@ ATTACKS.update({
 #: Solved notebooks with cells appended that spend the notebook's time budget: ``(cells, expected score)``.
 #: The cells stop when the budget's share for cells is spent; the hidden checks keep theirs: full marks.
 SLOW_CELLS: dict[str, tuple[list[str], float]] = {
-    "many-slow-cells": (["import time\ntime.sleep(4.5)\n"] * 8, 8.0),
+    "many-slow-cells": (["import time\ntime.sleep(4.5)\n"] * 20, 8.0),  # 90 s of cells with a 5 s cell timeout
 }
 
 #: Solved notebooks with one fault: ``(answer cell to change, code to put there, expected score)``.

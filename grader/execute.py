@@ -154,6 +154,7 @@ class TrustedExecute(Execute):
         super().__init__(*args, **kwargs)
         self._iopub_configured = self.iopub_timeout
         self._budget = _Budget(0, 0.0)
+        self._managers: list = []  # every kernel manager of the notebook being graded
         self._replaying = self._cut_by_budget = False
         if "kernel_manager_class" not in kwargs:
             from grader.sandbox import zygote

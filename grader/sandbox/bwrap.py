@@ -104,7 +104,9 @@ _WARNED: set[str] = set()
 def sandbox_group(limits: Limits, name: str, parent: cgroup.Group | None = None,
                   log: logging.Logger | None = None) -> cgroup.Group | None:
     """A control group for one sandbox with its budget, or None (rlimits only; said once per process)."""
-    found, why = cgroup.hierarchy() if limits.cgroups else (None, "turned off (SandboxedKernelManager.cgroups)")
+    found, why = cgroup.hierarchy()
+    if not limits.cgroups:
+        found, why = None, why or "turned off (SandboxedKernelManager.cgroups)"
     if found is None:
         if why not in _WARNED:
             _WARNED.add(why)

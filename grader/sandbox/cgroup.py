@@ -87,10 +87,6 @@ class Group:
         """A process joins the group by writing its pid (or ``0``: itself) into each of these."""
         return [d / "cgroup.procs" for d in self.dirs]
 
-    def join(self, pid: int = 0) -> None:
-        for path in self.procs_files:
-            _write(path, str(pid))
-
     def pids(self) -> list[int]:
         try:
             return [int(p) for p in (self._memory / "cgroup.procs").read_text().split()]

@@ -239,3 +239,32 @@ def test_cgroup_v2_is_found_where_an_ancestor_delegates_memory_and_pids(tmp_path
     (root / "cgroup.subtree_control").write_text("cpu io\n")
     none, why = cgroup._try_v2(mounts, {"": "/system.slice/grader.service"})
     assert none is None and "no memory and pids controllers" in why
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+def test_without_a_cgroup_a_sandboxed_kernel_runs_under_the_fallback_rlimits() -> None:
+    """``c.SandboxedKernelManager.cgroups = False`` (as on a machine without cgroups): the kernel still starts
+    and answers, in no group of its own, limited to ``fallback_tasks`` tasks by its rlimit."""
+    import asyncio
+
+    from grader.sandbox.kernel import SandboxedKernelManager
+
+    async def limits_seen() -> str:
+        km = SandboxedKernelManager(cgroups=False, memory_limit_mb=1024)
+        await km.start_kernel()
+        assert km.box is not None and km.box.group is None
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            code = "import resource; print(resource.getrlimit(resource.RLIMIT_NPROC))"
+            seen: list[str] = []
+            await kc.execute_interactive(code, timeout=60, output_hook=lambda m: seen.append(
+                m["content"].get("text", "")))
+            return "".join(seen)
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    assert asyncio.run(limits_seen()).strip() == "(24, 24)"

@@ -512,8 +512,8 @@ class TrustedExecute(Execute):
         it counts like a new output, and past the limit it is dropped."""
         if self.max_output_chars >= 0:
             content = msg.get("content", {})
-            size = _text_size(from_dict({"output_type": "display_data", "data": content.get("data", {}),
-                                         "metadata": content.get("metadata", {})}))
+            size = _text_size({"output_type": "display_data", "data": content.get("data", {}),  # no copy
+                               "metadata": content.get("metadata", {})})
             keep = self._room(getattr(self, "_cell_index", -1), size)
             if keep is not None:
                 return None
@@ -560,7 +560,7 @@ class TrustedExecute(Execute):
                 return
 
 
-def _text_size(out: NotebookNode) -> int:
+def _text_size(out: dict) -> int:
     """Characters of one output: its text, data, error (name, value, traceback) and metadata."""
     kind = out.get("output_type")
     if kind == "stream":

@@ -261,6 +261,23 @@ def _try_v1(mounts, own) -> tuple[Hierarchy | None, str]:
     return Hierarchy(1, tuple(bases)), ""
 
 
+STALE_S = 3600  # an empty sandbox group this old was left by a grader that died: removed at the next start
+
+
+def _sweep(found: Hierarchy) -> None:
+    """Remove the empty groups that a grader killed before its cleanup left behind (never a recent one, which
+    another grader may be about to join)."""
+    for top in found.bases:
+        for group in top.iterdir():
+            try:
+                if group.is_dir() and time.time() - group.stat().st_mtime > STALE_S:
+                    for child in (p for p in group.iterdir() if p.is_dir()):
+                        child.rmdir()  # fails (kept) while it holds a process
+                    group.rmdir()
+            except OSError:
+                pass
+
+
 @lru_cache(maxsize=1)
 def hierarchy() -> tuple[Hierarchy | None, str]:
     """This machine's cgroup hierarchy for sandboxes, or ``(None, why not)``."""
@@ -271,9 +288,9 @@ def hierarchy() -> tuple[Hierarchy | None, str]:
     except OSError as err:
         return None, f"cannot read this process's cgroups ({err})"
     found, why_v2 = _try_v2(mounts, own)
+    if found is None:
+        found, why_v1 = _try_v1(mounts, own)
     if found is not None:
-        return found, ""
-    found, why_v1 = _try_v1(mounts, own)
-    if found is not None:
+        _sweep(found)
         return found, ""
     return None, f"{why_v2}; {why_v1}"

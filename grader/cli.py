@@ -300,6 +300,7 @@ def cmd_grade(args) -> int:
                 course, tasks, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
                 feedback=not args.no_feedback, into=into, on_done=lambda _o: bar.update(1),
                 sandbox=False if args.no_sandbox else None, zygote=not args.no_zygote,
+                notebook_timeout=args.notebook_timeout,
             )
         from grader.failure_page import write_failure_page
 
@@ -551,6 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds per cell (default: the config's, 30)")
     grade.add_argument("--memory-mb", type=positive_int, default=None,
                        help="kernel memory limit (default: the config's)")
+    grade.add_argument("--notebook-timeout", type=positive_int, default=None,
+                       help="seconds per notebook: cells, replays and hidden checks (default: the config's, 600)")
     grade.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
     grade.add_argument("--no-zygote", action="store_true",
                        help="start every kernel from scratch instead of forking it from a pre-imported zygote")

@@ -16,8 +16,14 @@ c.CourseDirectory.course_id = "attention"
 c.Execute.timeout = 30
 # Seconds to wait for a cell's last outputs after it finished (a cell that printed a lot on a busy machine).
 c.Execute.iopub_timeout = 30
-# Limits of each sandboxed kernel, which it cannot lift: memory (MiB), processes and threads, file size
-# (MiB), CPU seconds, size of its working directory and /tmp (MiB).
+# Seconds for a whole notebook: its cells, the replays after a kernel restart and its hidden checks (a
+# quarter is kept for the checks, TrustedExecute.checks_share). When they are spent, the remaining cells are
+# not run, the functions are checked with what was defined, and the feedback says so.
+c.TrustedExecute.notebook_timeout = 600
+# Limits of each sandboxed kernel, which it cannot lift: memory (MiB) and processes and threads for its whole
+# sandbox (one cgroup each, where the machine has cgroup v1 or v2 and grading runs as root; elsewhere
+# rlimits per process, said once in the log), file size (MiB), CPU seconds, size of its working directory
+# and /tmp (MiB).
 c.SandboxedKernelManager.memory_limit_mb = 4096
 c.SandboxedKernelManager.max_processes = 64
 c.SandboxedKernelManager.max_file_mb = 64
@@ -26,7 +32,9 @@ c.SandboxedKernelManager.scratch_mb = 256
 # Where bubblewrap cannot run, grading refuses. To grade without a sandbox anyway (a submission then runs
 # as you, with your files), set this to False or pass `python -m grader grade --no-sandbox`.
 c.SandboxedKernelManager.sandbox = True
-# Output kept per cell while it runs (a cell printing 100 MB leaves a small notebook and feedback page).
+# Output kept per cell while it runs, every kind counted (streams, results, displays and their updates, errors
+# with their tracebacks): a cell printing 100 MB leaves a small notebook and feedback page. Comm (widget)
+# messages are discarded.
 c.TrustedExecute.max_output_chars = 100_000
 # Submitted notebooks are read by grader/normalize.py: a byte-order mark, CRLF, any JSON layout, older nbformat
 # versions, list or string sources, missing or repeated cell ids, and duplicated, edited or removed nbgrader
@@ -43,6 +51,11 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# Links and special files in a submission are refused, never followed or read (grader/nbgrader_links.py:
+# nbgrader's copy of submitted/ to autograded/, its read of the notebook and of timestamp.txt).
+__import__("grader.nbgrader_links", fromlist=["install"]).install()
+# ... and by `nbgrader collect` from the exchange's inbound folder (grader/term/exchange.py).
+c.ExchangeFactory.collect = "grader.term.exchange.SafeExchangeCollect"
 # A submission whose test cells were deleted gets them back from the source version (and is graded
 # on them) instead of silently scoring 0 on the missing cells; edited test cells are always overwritten.
 c.OverwriteCells.add_missing_cells = True

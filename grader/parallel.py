@@ -30,8 +30,10 @@ from grader.coursedir import db_url, ensure_tools_on_path, open_api
 from grader.engine.secret import SECRET_FILE, course_secret
 from grader.failures import CRASHED, explain
 from grader.merge import merge_shards
+from grader.nbgrader_links import STAGED
 from grader.nbgrader_speedups import speed_up_nbgrader
 from grader.sandbox.bwrap import debugging
+from grader.sandbox.files import RefusedFileError, copy_tree
 
 
 @dataclass
@@ -82,10 +84,13 @@ def make_shard(course: Path, shard: Path, gradebook: Path | None, create_secret:
     return shard
 
 
-def overrides_config(timeout: int | None = None, memory_mb: int | None = None, sandbox: bool | None = None) -> Config:
+def overrides_config(timeout: int | None = None, memory_mb: int | None = None, sandbox: bool | None = None,
+                     notebook_timeout: int | None = None) -> Config:
     cfg = Config()
     if timeout is not None:
         cfg.Execute.timeout = timeout
+    if notebook_timeout is not None:
+        cfg.TrustedExecute.notebook_timeout = notebook_timeout
     if memory_mb is not None:
         cfg.SandboxedKernelManager.memory_limit_mb = memory_mb
     if sandbox is not None:
@@ -97,7 +102,8 @@ def overrides_config(timeout: int | None = None, memory_mb: int | None = None, s
 _worker: dict = {}
 
 
-def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_mb, sandbox, zygote) -> None:
+def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_mb, sandbox, zygote,
+                 notebook_timeout=None) -> None:
     ensure_tools_on_path()
     warnings.filterwarnings("ignore")  # nbgrader/SQLAlchemy/nbformat chatter; nbgrader's log is captured
     shard = Path(tempfile.mkdtemp(prefix=f"shard-{os.getpid()}-", dir=shards_dir))
@@ -109,7 +115,7 @@ def _init_worker(course: str, gradebook: str, shards_dir: str, timeout, memory_m
     faulthandler.enable(all_threads=True)  # a worker that dies in C code says where, in its stderr.log
     make_shard(Path(course), shard, Path(gradebook))
     speed_up_nbgrader()  # one gradebook engine per database, one metadata validator per schema
-    cfg = overrides_config(timeout, memory_mb, sandbox)
+    cfg = overrides_config(timeout, memory_mb, sandbox, notebook_timeout)
     # Kernels talk over Unix sockets in their own sandbox folder (grader/sandbox/kernel.py), never TCP
     # ports, which kernels started at the same time in different processes could pick twice. Each worker
     # forks its kernels from its own pre-imported zygote where it can (grader/sandbox/zygote.py).
@@ -129,7 +135,15 @@ def grade_one(assignment: str, student: str, feedback: bool = True) -> Outcome:
     target = shard / "submitted" / student / assignment
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(course / "submitted" / student / assignment, target)
+    # Staged without following links; what was refused is reported by the autograde (grader/nbgrader_links.py).
+    try:
+        refused = copy_tree(course / "submitted" / student / assignment, target)
+    except RefusedFileError as err:
+        return Outcome(assignment, student, False, f"{err.message}; graded 0")
+    notebook = [r for r in refused if r.path == f"{assignment}.ipynb"]
+    if notebook:  # as stock autograde says it (RefusedFileError from grader/nbgrader_links.py)
+        return Outcome(assignment, student, False, f"{RefusedFileError(notebook[0], 'the notebook')}; graded 0")
+    STAGED[(assignment, student)] = refused
     result = api.autograde(assignment, student, force=True, create=True)
     log = (result.get("log") or "") + (result.get("error") or "")
     if not result["success"]:
@@ -153,6 +167,7 @@ def grade_parallel(
     on_done: Callable[[Outcome], None] | None = None,
     sandbox: bool | None = None,
     zygote: bool = True,
+    notebook_timeout: int | None = None,
 ) -> list[Outcome]:
     """Grade ``(assignment, student)`` tasks of ``course`` with ``jobs`` worker processes (default:
     all cores) and merge the results into ``into`` (default: ``course`` itself; its gradebook must
@@ -172,7 +187,7 @@ def grade_parallel(
         snapshot_gradebook(into, gradebook)  # the gradebook the results go to knows the assignments
         # fork: workers start at once with nbgrader already imported (spawn costs seconds per worker)
         ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        init = (str(course), str(gradebook), tmp, timeout, memory_mb, sandbox, zygote)
+        init = (str(course), str(gradebook), tmp, timeout, memory_mb, sandbox, zygote, notebook_timeout)
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=init) as pool:
             futures = {pool.submit(grade_one, a, s, feedback): (a, s) for a, s in tasks}
             for fut in as_completed(futures):

@@ -14,7 +14,12 @@ What the sandboxed kernel sees and may do:
   (one per concurrent sandbox, 61000-61999) with every capability dropped and ``no_new_privs``; as any
   other user, bubblewrap maps it to ``nobody`` in a new user namespace;
 - limits it cannot lift (soft = hard): address space and data memory, processes (threads count),
-  file size, CPU seconds, no core dumps.
+  file size, CPU seconds, no core dumps;
+- one memory and process budget for the whole sandbox: its own control group (:mod:`grader.sandbox.cgroup`),
+  which the starting shell joins before it becomes bubblewrap, emptied and removed with the sandbox.
+
+What a submission holds is copied in by :func:`grader.sandbox.files.copy_tree` (links and special files
+refused, never followed).
 
 The grader talks to the kernel over Unix sockets in a folder bound into the sandbox, and exchanges
 hidden-check jobs through two more: ``/grader/in`` (read-only for the kernel) and ``/grader/out``.
@@ -23,15 +28,20 @@ hidden-check jobs through two more: ``/grader/in`` (read-only for the kernel) an
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from grader.sandbox import cgroup
+from grader.sandbox.files import Refused, copy_tree
 
 WORK_DIR = "/home/student"
 SUBMISSION = "/grader/submission"
@@ -53,28 +63,66 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = 4096  # address space and data memory of each process
-    processes: int = 64  # processes and threads of the sandbox's user
+    memory_mb: int = 4096  # the sandbox's memory (its cgroup); each process's address space and data too
+    processes: int = 64  # processes and threads of the sandbox (its cgroup, and its user's rlimit)
     file_mb: int = 64  # largest file it may write
     cpu_seconds: int = 600  # CPU time of each process
     scratch_mb: int = 256  # size of the working directory and of /tmp (each)
+    cgroups: bool = True  # one control group per sandbox where the machine has them (grader/sandbox/cgroup.py)
+    fallback_tasks: int = 24  # without a cgroup: processes and threads of the sandbox's user (rlimit)
+    split_memory: bool = False  # without a cgroup: each process gets memory_mb / fallback_tasks
 
-    def prlimit_args(self) -> list[str]:
+    def prlimit_args(self, grouped: bool = True) -> list[str]:
+        """``prlimit`` options of every process of the sandbox. ``grouped``: the sandbox has its own cgroup,
+        which holds the whole sandbox to ``memory_mb`` and ``processes``; without one, the rlimits are all
+        there is: ``fallback_tasks`` tasks, each with ``memory_mb`` (or, ``split_memory``, a share of it, so
+        that tasks x memory stays within ``memory_mb``)."""
         # Data memory (heap and private mappings: what arrays use) is the real limit. The address space
         # limit, with headroom for thread stacks and allocator reservations, also bounds shared mappings,
         # which RLIMIT_DATA does not count.
-        mem = self.memory_mb * 2**20
-        space = (self.memory_mb + max(1024, self.memory_mb // 2)) * 2**20
+        tasks = self.processes if grouped else min(self.processes, self.fallback_tasks)
+        if not grouped and self.split_memory:
+            mem = space = self.memory_mb * 2**20 // tasks
+        else:
+            mem = self.memory_mb * 2**20
+            space = (self.memory_mb + max(1024, self.memory_mb // 2)) * 2**20
         fsize = self.file_mb * 2**20
         return [
             f"--as={space}:{space}",
             f"--data={mem}:{mem}",
-            f"--nproc={self.processes}:{self.processes}",
+            f"--nproc={tasks}:{tasks}",
             f"--fsize={fsize}:{fsize}",
             f"--cpu={self.cpu_seconds}:{self.cpu_seconds}",
             "--core=0:0",
             "--nofile=1024:1024",
         ]
+
+
+_WARNED: set[str] = set()
+
+
+def sandbox_group(limits: Limits, name: str, parent: cgroup.Group | None = None,
+                  log: logging.Logger | None = None) -> cgroup.Group | None:
+    """A control group for one sandbox with its budget, or None (rlimits only; said once per process)."""
+    found, why = cgroup.hierarchy()
+    if not limits.cgroups:
+        found, why = None, why or "turned off (SandboxedKernelManager.cgroups)"
+    if found is None:
+        if why not in _WARNED:
+            _WARNED.add(why)
+            (log or logging.getLogger("grader.sandbox")).warning(
+                "no cgroup per sandbox (%s): each sandbox is limited by rlimits only, %d processes and threads "
+                "of %s MiB each, not one budget for the whole sandbox (grade as root where cgroup v1 or v2 has "
+                "the memory and pids controllers)", why, min(limits.processes, limits.fallback_tasks),
+                limits.memory_mb // limits.fallback_tasks if limits.split_memory else limits.memory_mb)
+        return None
+    group = found.group(f"{name}-{uuid.uuid4().hex[:8]}", parent)
+    try:
+        group.limit(limits.memory_mb * 2**20, limits.processes)
+    except BaseException:
+        group.remove()
+        raise
+    return group
 
 
 def _python_roots() -> list[Path]:
@@ -139,23 +187,37 @@ class Box:
     root: Path
     limits: Limits = field(default_factory=Limits)
     uid: int | None = None  # the unprivileged uid (grader running as root), else None
+    refused: list[Refused] = field(default_factory=list)  # links and special files not copied in
+    group: cgroup.Group | None = None  # the whole sandbox's memory and process budget (None: rlimits only)
+    usage: dict = field(default_factory=dict)  # the group's peak memory etc., read when the box is removed
     _claim: _UidClaim | None = None
 
     @classmethod
     def create(cls, files_from: str | os.PathLike | None, limits: Limits | None = None,
-               parent: Path | None = None) -> Box:
+               parent: Path | None = None, cgroup_parent: cgroup.Group | None = None,
+               log: logging.Logger | None = None) -> Box:
         """A fresh sandbox whose working directory holds a copy of the files in ``files_from``."""
         # short: Unix socket paths must stay < 108 bytes
         root = Path(tempfile.mkdtemp(prefix="gk-", dir=parent))
         box = cls(root, limits or Limits())
+        try:
+            box._fill(files_from, cgroup_parent, log)
+        except BaseException:
+            box.remove()
+            raise
+        return box
+
+    def _fill(self, files_from: str | os.PathLike | None, cgroup_parent: cgroup.Group | None,
+              log: logging.Logger | None) -> None:
+        box, root = self, self.root
         if os.geteuid() == 0:
             box._claim = _UidClaim()
             box.uid = box._claim.uid
         for sub in ("kernel", "work", "in", "out", "etc"):
             (root / sub).mkdir(mode=0o755)
-        if files_from is not None and Path(files_from).is_dir():
-            shutil.copytree(files_from, root / "work", dirs_exist_ok=True, symlinks=False,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        if files_from is not None and Path(files_from).is_dir():  # no link followed, none copied (files.py)
+            box.refused = copy_tree(files_from, root / "work", ignore=[".ipynb_checkpoints"])
+        box.group = sandbox_group(box.limits, root.name, cgroup_parent, log)
         (root / "etc" / "passwd").write_text(f"student:x:{box.inner_uid}:{box.inner_uid}:student:{WORK_DIR}:/bin/sh\n")
         (root / "etc" / "group").write_text(f"student:x:{box.inner_uid}:\n")
         if box.uid is not None:
@@ -163,7 +225,6 @@ class Box:
                 for dirpath, dirnames, filenames in os.walk(root / sub):
                     for name in (dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)):
                         os.lchown(name, box.uid, box.uid)
-        return box
 
     @property
     def inner_uid(self) -> int:
@@ -181,8 +242,12 @@ class Box:
             os.chown(out, self.uid, self.uid)
         return self.root / "in" / name, out, f"{JOB_IN}/{name}", f"{JOB_OUT}/{name}"
 
+    def rlimit_args(self) -> list[str]:
+        return self.limits.prlimit_args(grouped=self.group is not None)
+
     def command(self, argv: list[str]) -> list[str]:
-        """``argv`` (a command whose files are in the Python environment) run inside this sandbox."""
+        """``argv`` (a command whose files are in the Python environment) run inside this sandbox (and its
+        control group, which the starting shell joins before it becomes bubblewrap)."""
         prlimit = _tool("prlimit")
         size = str(self.limits.scratch_mb * 2**20)
         cmd = base_view(user_namespace=self.uid is None, passwd=self.root / "etc", scratch_mb=self.limits.scratch_mb,
@@ -203,9 +268,17 @@ class Box:
             cmd += [setpriv, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                     "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
         # The submission's files are copied into the (size-limited) working directory inside the sandbox.
-        copy_in = f'cp -R {SUBMISSION}/. {WORK_DIR}/ 2>/dev/null; exec "$@"'
-        cmd += [prlimit, *self.limits.prlimit_args(), "--", "/bin/sh", "-c", copy_in, "sh", *argv]
-        return cmd
+        copy_in = f'cp -R -P {SUBMISSION}/. {WORK_DIR}/ 2>/dev/null; exec "$@"'
+        cmd += [prlimit, *self.rlimit_args(), "--", "/bin/sh", "-c", copy_in, "sh", *argv]
+        return self.in_group(cmd)
+
+    def in_group(self, cmd: list[str]) -> list[str]:
+        """``cmd`` started by a shell that first joins this sandbox's control group (if it has one)."""
+        if self.group is None:
+            return cmd
+        join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
+        files = [str(f) for f in self.group.procs_files]
+        return ["/bin/sh", "-c", join, "sh", str(len(files)), *files, *cmd]
 
     def remove(self) -> None:
         """Delete every folder of the sandbox (its processes are already gone with its PID namespace)."""
@@ -216,9 +289,15 @@ class Box:
             os.chmod(os.path.dirname(path), 0o700)
             func(path)
 
-        shutil.rmtree(self.root, onerror=retry)
+        if self.group is not None:  # kill whatever is left in the sandbox's group (before its uid is reused)
+            self.group.remove()
+            self.usage = self.group.usage()
+            self.group = None
+        if self.root.exists():
+            shutil.rmtree(self.root, onerror=retry)
         if self._claim is not None:
             self._claim.release()
+            self._claim = None
 
 
 def kernel_env() -> dict[str, str]:
@@ -234,15 +313,17 @@ def kernel_env() -> dict[str, str]:
     }
 
 
-def base_view(user_namespace: bool, passwd: Path, scratch_mb: int, visible: list[Path]) -> list[str]:
+def base_view(user_namespace: bool, passwd: Path, scratch_mb: int, visible: list[Path],
+              cgroup_namespace: bool = True) -> list[str]:
     """bubblewrap arguments of the read-only world every grading process sees.
 
-    New PID, network, IPC and UTS namespaces (and a user namespace when not grading as root); the system
-    (``/usr`` and its links) and the Python environment read-only; a private ``/proc``, ``/dev`` and a
-    size-limited ``/tmp``; the parent folders of ``visible`` (paths bound later at the same place).
+    New PID, network, IPC, UTS and cgroup namespaces (and a user namespace when not grading as root); the
+    system (``/usr`` and its links) and the Python environment read-only; a private ``/proc``, ``/dev`` and
+    a size-limited ``/tmp``; the parent folders of ``visible`` (paths bound later at the same place).
+    ``cgroup_namespace=False`` for the zygote, whose kernels join groups outside its own.
     """
     cmd = [_tool("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-           "--unshare-uts", "--unshare-cgroup-try"]
+           "--unshare-uts", *(["--unshare-cgroup-try"] if cgroup_namespace else [])]
     if user_namespace:
         cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
     cmd += ["--ro-bind", "/usr", "/usr"]

@@ -13,13 +13,33 @@ import time
 from queue import Empty
 
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from traitlets import Type
 
 POLL_S = 0.05  # how long each wait for a message lasts before the kernel's liveness is checked again
 RESEND_S = 1.0  # how often kernel_info is sent again while there is no reply (as jupyter_client does)
 
 
+class LeanIOPubChannel(AsyncZMQSocketChannel):
+    """IOPub that never unpacks what the grader throws away: a comm (widget) message keeps its header and
+    loses its content and buffers unread, so that a flood of them is read as fast as it comes and costs the
+    grading process no memory (``grader.execute`` discards comm messages)."""
+
+    async def _recv(self, **kwargs):  # noqa: ANN003, ANN202
+        parts = await self.socket.recv_multipart(**kwargs)
+        _, frames = self.session.feed_identities(parts)
+        header = self.session.unpack(frames[1]) if len(frames) > 4 else {}
+        if str(header.get("msg_type", "")).startswith("comm_"):
+            return {"header": header, "msg_id": header.get("msg_id"), "msg_type": header["msg_type"],
+                    "parent_header": self.session.unpack(frames[2]), "metadata": {}, "content": {}, "buffers": []}
+        return self.session.deserialize(frames)
+
+
 class PromptKernelClient(AsyncKernelClient):
-    """An :class:`AsyncKernelClient` whose ``wait_for_ready`` returns once the kernel has answered."""
+    """An :class:`AsyncKernelClient` whose ``wait_for_ready`` returns once the kernel has answered, and whose
+    IOPub channel drops comm messages unread (:class:`LeanIOPubChannel`)."""
+
+    iopub_channel_class = Type(LeanIOPubChannel)  # type: ignore[assignment]
 
     async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)

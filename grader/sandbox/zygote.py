@@ -17,6 +17,7 @@ keeps starting one bubblewrap sandbox per kernel. Stock ``nbgrader autograde`` n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -30,11 +31,13 @@ from pathlib import Path
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Bool
 
+from grader.sandbox import cgroup
 from grader.sandbox.bwrap import WORK_DIR, Box, _python_roots, _tool, base_view, debugging, kernel_env, sandbox_python
 from grader.sandbox.kernel import SandboxedKernelManager
 
 SERVER = Path(__file__).with_name("zygote_server.py")
 SERVER_IN_SANDBOX = "/grader/zygote_server.py"
+CGROUPS_IN_SANDBOX = "/grader/cgroup"
 
 
 class ZygoteError(RuntimeError):
@@ -55,10 +58,17 @@ class Zygote:
         etc.mkdir()
         (etc / "passwd").write_text(f"student:x:65534:65534:student:{WORK_DIR}:/bin/sh\n")
         (etc / "group").write_text("student:x:65534:\n")
-        cmd = base_view(user_namespace=False, passwd=etc, scratch_mb=scratch_mb, visible=[self.parent / "x"])
+        # The kernels' control groups are made in this one (grader/sandbox/cgroup.py); each keeper joins its
+        # kernel's group through the folders bound at /grader/cgroup/<i>, which the kernel unmounts.
+        found, _ = cgroup.hierarchy()
+        self.group = found.group(f"{self.parent.name}-{os.getpid()}", for_children=True) if found else None
+        cmd = base_view(user_namespace=False, passwd=etc, scratch_mb=scratch_mb, visible=[self.parent / "x"],
+                        cgroup_namespace=self.group is None)
         cmd += ["--bind", str(self.parent), str(self.parent),
                 "--perms", "0755", "--dir", "/grader",
                 "--ro-bind", str(SERVER), SERVER_IN_SANDBOX]
+        for i, folder in enumerate(self.group.dirs if self.group else ()):
+            cmd += ["--bind", str(folder), f"{CGROUPS_IN_SANDBOX}/{i}"]
         for folder in ("/grader/in", "/grader/out", "/grader/submission", "/grader/kernel-stage", "/home/student"):
             cmd += ["--perms", "0755", "--dir", folder]
         cmd += ["--clearenv"]
@@ -91,7 +101,7 @@ class Zygote:
 
     def spawn(self, box: Box, connection_file: str) -> int:
         limits = []
-        for arg in box.limits.prlimit_args():
+        for arg in box.rlimit_args():
             name, value = arg.lstrip("-").split("=")
             soft = value.split(":")[0]
             limits.append([{"as": "RLIMIT_AS", "data": "RLIMIT_DATA", "nproc": "RLIMIT_NPROC", "fsize": "RLIMIT_FSIZE",
@@ -99,8 +109,16 @@ class Zygote:
         answer = self.request(op="spawn", root=str(box.root), kernel_dir=str(box.kernel_dir),
                               connection_file=connection_file, uid=box.uid, limits=limits,
                               scratch_mb=box.limits.scratch_mb, env=kernel_env(), keep=python_roots_under_tmp(),
-                              debug=debugging())
+                              debug=debugging(), cgroup_procs=self.inner_procs_files(box),
+                              cgroup_mounts=[f"{CGROUPS_IN_SANDBOX}/{i}" for i in range(len(self.group.dirs))]
+                              if self.group else [])
         return int(answer["id"])
+
+    def inner_procs_files(self, box: Box) -> list[str]:
+        """The ``cgroup.procs`` files of ``box``'s group as the zygote sees them (its keeper writes there)."""
+        if box.group is None or self.group is None:
+            return []
+        return [f"{CGROUPS_IN_SANDBOX}/{i}/{d.name}/cgroup.procs" for i, d in enumerate(box.group.dirs)]
 
     def poll(self, kernel: int) -> int | None:
         return self.request(op="poll", id=kernel)["code"]
@@ -115,6 +133,8 @@ class Zygote:
                 self.proc.wait(timeout=5)
             except Exception:  # noqa: BLE001
                 self.proc.kill()
+        if self.group is not None:
+            self.group.remove()
         shutil.rmtree(self.parent, ignore_errors=True)
 
 
@@ -206,7 +226,9 @@ class ZygoteKernelManager(SandboxedKernelManager):
         import uuid
 
         self._remove_box()
-        self.box = Box.create(kw.get("cwd"), self.limits, parent=self.zygote.parent)
+        zygote = self.zygote  # its kernels' groups live in the zygote's group (none: rlimits only)
+        limits = self.limits if zygote.group is not None else dataclasses.replace(self.limits, cgroups=False)
+        self.box = Box.create(kw.get("cwd"), limits, parent=zygote.parent, cgroup_parent=zygote.group, log=self.log)
         self.transport = "ipc"
         self.ip = str(self.box.kernel_dir / "k")
         self.connection_file = str(self.box.kernel_dir / "connection.json")
@@ -219,14 +241,6 @@ class ZygoteKernelManager(SandboxedKernelManager):
         if self.box is not None and self.box.uid is not None:
             os.chmod(self.connection_file, 0o644)  # the kernel's unprivileged user reads it
         return [sandbox_python(), "-m", "ipykernel_launcher", "-f", self.connection_file]  # never run
-
-    async def _async_interrupt_kernel(self) -> None:
-        """Interrupt through the control channel (the kernel is not a child of this process)."""
-        msg = self.session.msg("interrupt_request", content={})
-        self._connect_control_socket()
-        self.session.send(self._control_socket, msg)
-
-    interrupt_kernel = _async_interrupt_kernel  # type: ignore[assignment]
 
 
 def zygote_kernels_possible() -> bool:

@@ -5,7 +5,8 @@ is the only file of the grader bound into it). It imports the kernel machinery, 
 once, never runs student code itself, and stays single-threaded, so that it can ``fork``. For each
 request it forks a child that, before any student code runs:
 
-1. gets its own mount, PID, network, IPC and UTS namespaces (``unshare``), and forks again, so that
+1. joins its control group (the submission's memory and process budget, grader/sandbox/cgroup.py), gets
+   its own mount, PID, network, IPC, UTS and cgroup namespaces (``unshare``), and forks again, so that
    the kernel is PID 1 of a new PID namespace (and of its own session): when it exits, every process it
    started dies with it;
 2. mounts its own view: a fresh in-memory ``/tmp`` and working directory ``/home/student`` (with a
@@ -32,7 +33,7 @@ import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS = 0x00020000, 0x20000000, 0x08000000, 0x04000000
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNET, CLONE_NEWCGROUP = 0x40000000, 0x02000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
@@ -96,6 +97,8 @@ def _enter_sandbox(req: dict) -> None:
 
     root, kernel_dir = req["root"], req["kernel_dir"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    for folder in req.get("cgroup_mounts", []):  # the control groups stay the grader's business
+        _check(libc.umount2(folder.encode(), MNT_DETACH), f"umount {folder}")
     for sub, dst, read_only in (("in", "/grader/in", True), ("out", "/grader/out", False),
                                 ("work", "/grader/submission", True), ("kernel", STAGE, False)):
         _mount(f"{root}/{sub}", dst, None, MS_BIND)
@@ -120,7 +123,8 @@ def _enter_sandbox(req: dict) -> None:
     _check(libc.umount2(STAGE.encode(), MNT_DETACH), "umount stage")
     _mount("tmpfs", WORK_DIR, "tmpfs", MS_NOSUID | MS_NODEV, size)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    shutil.copytree("/grader/submission", WORK_DIR, dirs_exist_ok=True)
+    # The grader copied only plain files there (grader/sandbox/files.py); never follow a link all the same.
+    shutil.copytree("/grader/submission", WORK_DIR, dirs_exist_ok=True, symlinks=True)
     uid = int(req["uid"])
     for dirpath, dirnames, filenames in os.walk(WORK_DIR):
         for name in (dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)):
@@ -198,7 +202,11 @@ def _keep(req: dict, write_fd: int) -> None:
 
     signal.signal(signal.SIGTERM, end_kernel)
     try:
-        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+        for procs in req.get("cgroup_procs", []):  # the submission's budget: its control group, before the fork
+            with open(procs, "w") as f:
+                f.write("0")
+        spaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+        _check(libc.unshare(spaces | (CLONE_NEWCGROUP if req.get("cgroup_procs") else 0)), "unshare")
         kernel = os.fork()
     except BaseException as err:  # noqa: BLE001
         os.write(write_fd, f"error: {err}".encode()[:1000])

@@ -80,6 +80,15 @@ def sandbox_state(notebook: Path) -> str:
     return "on" if states == {True} else "off"
 
 
+def notebook_notices(notebook: Path) -> list[str]:
+    """The grader's notes about a whole autograded notebook (refused files, its time budget, its memory)."""
+    try:
+        meta = json.loads(Path(notebook).read_bytes()).get("metadata", {}).get(VERDICT_META, {})
+        return [str(n) for n in meta.get("notices", [])]
+    except Exception:
+        return []
+
+
 def cell_errors(notebook: Path) -> dict[str, str]:
     """Grade id -> one-line error of each failing autograder-test cell of an autograded notebook."""
     cells = _cells(notebook)
@@ -133,8 +142,10 @@ def read_rows(course: Path, messages: dict[tuple[str, str], tuple[str, str]] | N
                         row.cell_scores[grade.name] = (float(grade.score), float(grade.max_score))
                     row.mistakes.update(cell_errors(folder / f"{nb.name}.ipynb"))
                     row.sandbox = sandbox_state(folder / f"{nb.name}.ipynb") or row.sandbox
-                    if status == "graded" and not row.message:  # what the grader repaired before grading
-                        row.message = repair_message(repairs_in(_cells(folder / f"{nb.name}.ipynb")))
+                    if not row.message:  # what the grader repaired before grading, files it refused, its budget
+                        graded_nb = folder / f"{nb.name}.ipynb"
+                        notes = [repair_message(repairs_in(_cells(graded_nb))), *notebook_notices(graded_nb)]
+                        row.message = _one_line(" ".join(n for n in notes if n))
                 rows[key] = row
             max_score = float(assignment.max_score)
             for key in [k for k in messages if k[0] == assignment.name]:

@@ -30,6 +30,14 @@ HACK_MARKER = "# HACKED-BY-A-SUBMISSION"
 class Attack:
     code: str
     where: str = "start"
+    #: files put beside the notebook in the submission folder: ``(name, what)``, ``what`` one of LINK_TARGETS
+    files: tuple[tuple[str, str], ...] = ()
+
+
+#: What an attacker's submission folder may hold besides the notebook (test_hostile.py makes them): links to
+#: the course's secret, its gradebook and a reference solution, a hard link to the secret, a FIFO, a device.
+LINK_TARGETS = ("symlink-secret", "symlink-gradebook", "symlink-reference", "symlink-course-dir",
+                "hardlink-secret", "fifo", "device")
 
 
 _CANDIDATE_ROOTS = """
@@ -251,6 +259,92 @@ ATTACKS: dict[str, Attack] = {
         "_kernel.shell_handlers['execute_request'] = _silent\n",
         where="end",
     ),
+}
+
+_READ_EVERY_FILE = """
+import os
+for _dir, _subdirs, _files in os.walk('.'):
+    for _f in sorted(_files + _subdirs):
+        _p = os.path.join(_dir, _f)
+        try:
+            print(_p, open(_p, 'rb').read(4000) if os.path.isfile(_p) else sorted(os.listdir(_p))[:50])
+        except Exception as err:
+            print(_p, 'unreadable:', type(err).__name__)
+"""
+
+# --- links, budgets and output (issue 20): each must score 0, leak nothing, and stay within its budgets ---
+ATTACKS.update({
+    # links in the submission folder to the course's files: refused, never read; what the kernel finds is printed
+    "symlink-secret": Attack(_READ_EVERY_FILE, files=(("secret.txt", "symlink-secret"),
+                                                       ("notes", "symlink-course-dir"))),
+    "symlink-gradebook": Attack(_READ_EVERY_FILE, files=(("data.db", "symlink-gradebook"),)),
+    "symlink-reference": Attack(_READ_EVERY_FILE, files=(("helper.py", "symlink-reference"),)),
+    "hardlink-fifo-device": Attack(_READ_EVERY_FILE, files=(("copy.txt", "hardlink-secret"), ("pipe", "fifo"),
+                                                             ("zero", "device"))),
+    # six forked children each touch 300 MB and keep it: the sandbox's cgroup holds them all to its one limit
+    "forked-children-memory": Attack(
+        "import mmap, os, time\n"
+        "_kids = []\n"
+        "for _ in range(6):\n"
+        "    _pid = os.fork()\n"
+        "    if _pid == 0:\n"
+        "        try:  # 300 MB of private pages, all touched at once (MAP_POPULATE: fast even on a busy VM)\n"
+        "            _m = mmap.mmap(-1, 300 * 2**20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)\n"
+        "            time.sleep(120)\n"
+        "        finally:\n"
+        "            os._exit(0)\n"
+        "    _kids.append(_pid)\n"
+        "_ended, _until = set(), time.monotonic() + 4\n"
+        "while len(_ended) < 2 and time.monotonic() < _until:\n"
+        "    _ended |= {p for p in _kids if p not in _ended and os.waitpid(p, os.WNOHANG)[0]}\n"
+        "    time.sleep(0.05)\n"
+        "print('children stopped by the OS:', len(_ended))\n"
+    ),
+    # 400 comm (widget) messages of 1 MB each: nothing of them may stay in the grading process
+    "comm-flood": Attack(
+        "try:\n"
+        "    from comm import create_comm\n"
+        "except ImportError:\n"
+        "    from ipykernel.comm import Comm as create_comm\n"
+        "_blob = 'w' * 2**20\n"
+        "for _i in range(400):\n"
+        "    create_comm(target_name='jupyter.widget', data={'state': {'_model_name': 'M', 'v': _blob},\n"
+        "                                                    'buffer_paths': []})\n"
+    ),
+    # an error whose value and traceback hold 20 MB
+    "huge-error-output": Attack("raise ValueError('e' * 20_000_000)\n", where="end"),
+    # a display updated with 30 MB, a 20 MB HTML result, and prints hidden behind clear_output
+    "huge-display-updates": Attack(
+        "from IPython.display import clear_output, display\n"
+        "_h = display('small', display_id=True)\n"
+        "_h.update({'text/plain': 'u' * 30_000_000}, raw=True)\n"
+        "for _ in range(3):\n"
+        "    clear_output(wait=True)\n"
+        "    print('c' * 5_000_000)\n\n"
+        "class _Big:\n"
+        "    def _repr_html_(self):\n"
+        "        return '<b>' + 'h' * 20_000_000 + '</b>'\n\n"
+        "_Big()\n",
+        where="end",
+    ),
+    # every function hangs on the hidden inputs, ignoring interrupts, and each replay sleeps 4 s: restarts and
+    # replays are held to the notebook's budget
+    "hung-checks-and-restarts": Attack(
+        "import signal, time\n"
+        "time.sleep(4)\n\n"
+        "def _hang(*args, **kwargs):\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "    while True:\n"
+        "        pass\n\n"
+        "softmax = causal_mask = padding_mask = scaled_dot_product_attention = _hang\n",
+        where="end",
+    ),
+})
+
+#: Solved notebooks with cells appended that spend the notebook's time budget: ``(cells, expected score)``.
+#: The cells stop when the budget's share for cells is spent; the hidden checks keep theirs: full marks.
+SLOW_CELLS: dict[str, tuple[list[str], float]] = {
+    "many-slow-cells": (["import time\ntime.sleep(4.5)\n"] * 20, 8.0),  # 90 s of cells with a 5 s cell timeout
 }
 
 #: Solved notebooks with one fault: ``(answer cell to change, code to put there, expected score)``.

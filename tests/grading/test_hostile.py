@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import os
 import shutil
 import sqlite3
@@ -27,6 +28,7 @@ import pytest
 from grader import generate, synthetic
 from grader.coursedir import COURSE_DIR
 from grader.engine import reference as ref
+from grader.engine.secret import SECRET_FILE, course_secret
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -36,6 +38,10 @@ PY = sys.executable
 ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}
 TIMEOUT_S = 5
 MEMORY_MB = 1024
+BUDGET_S = 30  # c.TrustedExecute.notebook_timeout of this class: cells, replays and hidden checks of a notebook
+BUDGET_MARGIN_S = 12  # what may follow the budget: the last interrupt's grace, killing the kernel, a busy machine
+MAX_FILE_BYTES = 5_000_000  # an autograded notebook or feedback page the formgrader can open
+MAX_GROWTH_MB = 300  # how much one notebook may raise the grading process's peak memory
 HONEST = ("aaa-honest", "zzz-honest")
 UNTOUCHED = "mmm-untouched"
 WAYS = ("stock", "cli")
@@ -86,7 +92,26 @@ def submissions(course: Path) -> dict[str, nbformat.NotebookNode]:
         subs[f"attack-{name}"] = _insert(nbformat.read(release, as_version=4), attack.code, attack.where)
     for name, (cell, code, _) in attacks.RESILIENCE.items():
         subs[f"fault-{name}"] = synthetic.filled_release(course, A, {cell: code})
+    for name, (cells, _) in attacks.SLOW_CELLS.items():
+        nb = synthetic.filled_release(course, A)
+        nb.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+        subs[f"budget-{name}"] = nb
     return subs
+
+
+def add_files(course: Path, folder: Path, files: tuple[tuple[str, str], ...]) -> None:
+    """Put an attacker's links and special files beside its notebook (attacks.LINK_TARGETS)."""
+    targets = {"symlink-secret": course / ".grading-secret", "symlink-gradebook": course / "gradebook.db",
+               "symlink-reference": ROOT / "solutions" / "ch2_sdpa.py", "symlink-course-dir": course}
+    for name, what in files:
+        if what in targets:
+            os.symlink(targets[what], folder / name)
+        elif what == "hardlink-secret":
+            os.link(course / ".grading-secret", folder / name)
+        elif what == "fifo":
+            os.mkfifo(folder / name)
+        elif what == "device" and os.geteuid() == 0:  # /dev/zero's twin: only root may make a device
+            os.mknod(folder / name, 0o20644, os.makedev(1, 5))
 
 
 def make_course(course: Path) -> None:
@@ -95,16 +120,24 @@ def make_course(course: Path) -> None:
     shutil.copytree(COURSE_DIR / "exercises" / A, course / "exercises" / A)
     config = (COURSE_DIR / "nbgrader_config.py").read_text()
     config += f"\nc.Execute.timeout = {TIMEOUT_S}\nc.SandboxedKernelManager.memory_limit_mb = {MEMORY_MB}\n"
+    config += f"c.TrustedExecute.notebook_timeout = {BUDGET_S}\n"
     (course / "nbgrader_config.py").write_text(config)
     run(course, PY, "-m", "nbgrader", "generate_assignment", A, "--force")
+    course_secret(course)
     for student, nb in submissions(course).items():
         path = course / "submitted" / student / A / f"{A}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
 
 
-def run(cwd: Path, *cmd: str, ok: bool = True) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=ENV, timeout=1200)
+def add_attack_files(course: Path) -> None:
+    """Each course's attackers get their links to that course's own secret and gradebook (after the copy)."""
+    for name, attack in attacks.ATTACKS.items():
+        add_files(course, course / "submitted" / f"attack-{name}" / A, attack.files)
+
+
+def run(cwd: Path, *cmd: str, ok: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**ENV, **(env or {})}, timeout=1200)
     if ok:
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
@@ -128,11 +161,17 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     courses = {way: base.parent / way for way in WAYS}
     for course in courses.values():
         shutil.copytree(base, course)
+        add_attack_files(course)
     stock = courses["stock"]
-    run(stock, PY, "-m", "nbgrader", "autograde", A, "--force", ok=False)  # exits 1 if any notebook failed
+    timing = {way: base.parent / f"timing-{way}.jsonl" for way in WAYS}
+    run(stock, PY, "-m", "nbgrader", "autograde", A, "--force", ok=False,  # exits 1 if any notebook failed
+        env={"GRADER_TIMING": str(timing["stock"])})
     run(stock, PY, "-m", "nbgrader", "generate_feedback", A, "--force", ok=False)
-    cli = run(ROOT, PY, "-m", "grader", "--course-dir", str(courses["cli"]), "grade", A, "--jobs", "2")
+    cli = run(ROOT, PY, "-m", "grader", "--course-dir", str(courses["cli"]), "grade", A, "--jobs", "2",
+              env={"GRADER_TIMING": str(timing["cli"])})
     return {
+        "timing": {way: {r["student"]: r for r in map(json.loads, timing[way].read_text().splitlines())}
+                   for way in WAYS},
         "courses": courses,
         "scores": {way: cell_results(c) for way, c in courses.items()},
         "cli": cli,
@@ -199,15 +238,20 @@ def test_no_process_started_by_a_submission_is_alive(graded: dict) -> None:
     assert sleepers() == []
 
 
-@pytest.mark.parametrize("way", WAYS)
-def test_no_attacker_sees_other_students_or_the_reference(graded: dict, way: str) -> None:
-    course = graded["courses"][way]
-    reference_lines = {
+def _reference_lines() -> set[str]:
+    """Lines of the reference's function bodies (not the signatures and docstrings the release shows too)."""
+    return {
         line.strip()
         for name in ("softmax", "padding_mask", "scaled_dot_product_attention")
         for line in ref.student_source(ref.reference(name)).split('"""')[-1].splitlines()
         if len(line.strip()) > 25
     }
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_no_attacker_sees_other_students_or_the_reference(graded: dict, way: str) -> None:
+    course = graded["courses"][way]
+    reference_lines = _reference_lines()
     assert reference_lines
     for student in graded["subs"]:
         if not student.startswith("attack-"):
@@ -328,6 +372,95 @@ def test_grading_refuses_without_a_sandbox_and_says_why(tmp_path: Path) -> None:
     with open(course / "course-grades.csv") as f:
         row = next(csv.DictReader(f))
     assert row["sandbox"] == "off" and float(row["score"]) == 3
+
+
+# --- links, memory, output and time: one budget per sandbox and per notebook (issue 20) ----------------------
+
+def _attackers(graded: dict) -> list[str]:
+    return [s for s in graded["subs"] if s.startswith(("attack-", "budget-"))]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_budget_attacks_keep_their_honest_score(graded: dict, way: str) -> None:
+    for name, (_, expected) in attacks.SLOW_CELLS.items():
+        assert sum(graded["scores"][way][f"budget-{name}"].values()) == expected, name
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_no_course_file_content_reaches_an_attacker(graded: dict, way: str) -> None:
+    """Links to the secret, the gradebook and a reference were refused: their contents are in no autograded
+    folder, notebook or feedback page of an attacker, and the refusal is said in words."""
+    course = graded["courses"][way]
+    secret = (course / SECRET_FILE).read_text().strip()
+    reference = _reference_lines()
+    for student in _attackers(graded):
+        folder = course / "autograded" / student / A
+        assert sorted(p.name for p in folder.iterdir()) == [f"{A}.ipynb"], student  # nothing was copied beside it
+        for path in (folder / f"{A}.ipynb", course / "feedback" / student / A / f"{A}.html"):
+            text = html.unescape(path.read_text(errors="replace"))
+            assert secret[:16] not in text and "SQLite format 3" not in text, (student, path)
+            if student.startswith("attack-"):  # the budget- notebooks are solved honestly
+                assert not [ln for ln in reference if ln in text], (student, path)
+    for name, attack in attacks.ATTACKS.items():
+        if attack.files:
+            page = (course / "feedback" / f"attack-{name}" / A / f"{A}.html").read_text()
+            assert "links and special files are refused" in page and ("symbolic link" in page or "hard link" in page)
+            printed = json.dumps(_autograded(course, f"attack-{name}").cells[1:], default=str)
+            assert all(f"./{file}" not in printed for file, _ in attack.files), name  # absent from the sandbox
+    import csv
+
+    if way == "cli":
+        with open(course / "course-grades.csv") as f:
+            rows = {r["student"]: r for r in csv.DictReader(f)}
+        assert "not used" in rows["attack-symlink-secret"]["message"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_autograded_notebooks_and_feedback_stay_small(graded: dict, way: str) -> None:
+    course = graded["courses"][way]
+    for student in graded["subs"]:
+        for path in (course / "autograded" / student / A / f"{A}.ipynb",
+                     course / "feedback" / student / A / f"{A}.html"):
+            assert path.stat().st_size < MAX_FILE_BYTES, (path, path.stat().st_size)
+    nb = _autograded(course, "attack-huge-display-updates")
+    assert "output truncated by the grader" in json.dumps(nb.cells, default=str)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_the_grading_process_memory_stays_flat(graded: dict, way: str) -> None:
+    """No notebook raises the grading process's peak memory by more than MAX_GROWTH_MB (comm floods, huge
+    errors and display updates included; measured by the grader itself, $GRADER_TIMING)."""
+    growth = {s: r["maxrss_mb"] - r["maxrss_start_mb"] for s, r in graded["timing"][way].items()}
+    assert set(growth) == set(graded["subs"])
+    assert max(growth.values()) < MAX_GROWTH_MB, growth
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_each_sandbox_stays_within_its_memory_limit(graded: dict, way: str) -> None:
+    """The cgroup of each sandbox holds all its processes to one limit: six children of 300 MB each under
+    1024 MiB were stopped, and the sandbox's peak (the OS's own high-water mark) stayed under the limit."""
+    from grader.sandbox import cgroup
+
+    found, why = cgroup.hierarchy()
+    if found is None:
+        pytest.skip(f"no cgroup for sandboxes on this machine ({why}): the rlimit fallback is tested alone")
+    usage = {s: r["sandbox"] for s, r in graded["timing"][way].items()}
+    assert all(u["limit_mb"] == MEMORY_MB and u["peak_mb"] <= MEMORY_MB for u in usage.values()), usage
+    forked = usage["attack-forked-children-memory"]
+    assert forked["oom_kills"] >= 1 and forked["peak_mb"] > MEMORY_MB / 2, forked
+    assert usage["aaa-honest"]["oom_kills"] == 0 and usage["aaa-honest"]["peak_mb"] < MEMORY_MB / 2
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_every_notebook_finishes_within_its_budget(graded: dict, way: str) -> None:
+    totals = {s: round(r["total"], 1) for s, r in graded["timing"][way].items()}
+    assert max(totals.values()) < BUDGET_S + BUDGET_MARGIN_S, totals
+    slow = _autograded(graded["courses"][way], "budget-many-slow-cells")
+    assert "time budget" in slow.cells[0].source  # the grader's note at the top says so in words
+    assert "Not run: the notebook's time budget" in json.dumps(slow.cells, default=str)
+    hung = [c.outputs[0].evalue for c in _grade_cells(_autograded(graded["courses"][way],
+                                                                   "attack-hung-checks-and-restarts"))]
+    assert any("time budget" in message for message in hung), hung
 
 
 def test_generated_notebooks_are_those_graded_here() -> None:

@@ -33,6 +33,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
+    "grader.sanitize.SanitizeNotebook",  # what the student controls, made safe for the formgrader (no script)
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -52,8 +53,9 @@ c.AssignLatePenalties.plugin_class = "grader.term.deadlines.LatePenalty"
 c.LatePenalty.percent_per_day = 10
 c.LatePenalty.grace_minutes = 0
 
-# --- Feedback pages that render offline (grader/feedback.py): formulas become MathML, and nothing loads
-# from another host (nbgrader's own template would load MathJax from a CDN).
+# --- Feedback pages that render offline and run nothing (grader/feedback.py): the notebook sanitised again
+# (grader/sanitize.py), formulas become MathML, a Content-Security-Policy forbids every script and remote load
+# (nbgrader's own template would load MathJax from a CDN).
 c.HTMLExporter.extra_template_basedirs = [
     str(__import__("grader.feedback", fromlist=["TEMPLATES"]).TEMPLATES),
     str(__import__("pathlib").Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
@@ -61,8 +63,8 @@ c.HTMLExporter.extra_template_basedirs = [
 ]
 c.GenerateFeedback.exporter_class = "grader.feedback.FeedbackExporter"  # compiled templates reused
 c.GenerateFeedback.preprocessors = [
+    "grader.sanitize.SanitizeNotebook",  # before GetGrades: the instructor's comments are not the student's
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "grader.feedback.OfflineMath",
-    "grader.feedback.NoRemoteOutputs",
 ]

@@ -53,18 +53,19 @@ c.AssignLatePenalties.plugin_class = "grader.term.deadlines.LatePenalty"
 c.LatePenalty.percent_per_day = 10
 c.LatePenalty.grace_minutes = 0
 
-# --- Feedback pages that render offline and run nothing (grader/feedback.py): the notebook sanitised again
-# (grader/sanitize.py), formulas become MathML, a Content-Security-Policy forbids every script and remote load
-# (nbgrader's own template would load MathJax from a CDN).
+# --- Pages that render offline and run nothing: nbgrader's formgrader and the feedback pages. Every HTML
+# page nbgrader makes of a notebook (the formgrader's view of a submission, generate_feedback's page) first
+# sanitises it again (grader/sanitize.py: also notebooks autograded before, and the LMS display names the
+# formgrader prints) and renders its formulas to MathML (grader/feedback.py), so neither needs MathJax from a
+# CDN; the feedback page also carries a Content-Security-Policy that forbids every script and remote load.
+c.HTMLExporter.preprocessors = ["grader.sanitize.SanitizeNotebook", "grader.feedback.OfflineMath"]
 c.HTMLExporter.extra_template_basedirs = [
     str(__import__("grader.feedback", fromlist=["TEMPLATES"]).TEMPLATES),
     str(__import__("pathlib").Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
         / "templates"),
 ]
-c.GenerateFeedback.exporter_class = "grader.feedback.FeedbackExporter"  # compiled templates reused
-c.GenerateFeedback.preprocessors = [
-    "grader.sanitize.SanitizeNotebook",  # before GetGrades: the instructor's comments are not the student's
+c.GenerateFeedback.exporter_class = "grader.feedback.FeedbackExporter"  # compiled templates reused, the CSP
+c.GenerateFeedback.preprocessors = [  # after the exporter's own (above): the instructor's comments are not sanitised
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "grader.feedback.OfflineMath",
 ]

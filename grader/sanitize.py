@@ -113,6 +113,7 @@ UNSAFE_CSS = re.compile(r"url\s*\(|image|expression|@import|\\|javascript:", re.
 BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*\Z")
 #: TeX commands with which MathJax makes a link, a style, a CSS class or id, or loads an extension.
 TEX_ACTIONS = re.compile(r"\\(href|url|style|class|cssId|require|unicode|bbox|data|html|mmlToken)(?![A-Za-z])")
+BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 CELL_ID = re.compile(r"[a-zA-Z0-9\-_]{1,64}\Z")
 PLAIN_WORD = re.compile(r"[\w .+\-/=:]{0,200}\Z")
 RASTER = ("image/png", "image/jpeg", "image/gif")
@@ -244,11 +245,19 @@ def safe_markdown(source: str, attachments: dict | None = None) -> str:
     """``source`` itself when it renders safely, else its sanitised rendering as one HTML block."""
     if not markdown_problems(source, attachments):
         return neutralise_tex(source)
+    if _is_sanitised_block(source):
+        return source
     rendered = MarkdownWithMath(renderer=_Rendering(escape=False, attachments=attachments or {},
                                                     exclude_anchor_links=True)).render(source)
     # one HTML block: no blank line inside, so no markdown renderer reads any of it as markdown
-    body = re.sub(r"\n\s*\n", "\n", clean_html(rendered)).strip()
+    body = BLANK_LINES.sub("\n", clean_html(rendered)).strip()
     return f"<div>\n{body}\n</div>"
+
+
+def _is_sanitised_block(source: str) -> bool:
+    """Whether ``source`` is what :func:`safe_markdown` makes of an unsafe cell (so it stays the same)."""
+    return (source.startswith("<div>\n") and source.endswith("\n</div>") and not BLANK_LINES.search(source)
+            and clean_html(source) == source)
 
 
 def safe_attachments(attachments: dict) -> dict:
@@ -387,8 +396,13 @@ def sanitize_notebook(nb: dict) -> dict:
     return nb
 
 
+#: What nbgrader's formgrader puts into its page from the gradebook unescaped: the LMS's display names.
+RESOURCE_NAMES = ("first_name", "last_name", "student")
+
+
 class SanitizeNotebook(Preprocessor):
-    """The nbconvert/nbgrader step that makes a notebook safe to render (see :mod:`grader.sanitize`)."""
+    """The nbconvert/nbgrader step that makes a notebook safe to render (see :mod:`grader.sanitize`); it
+    also escapes the names the formgrader's template prints as they are (:data:`RESOURCE_NAMES`)."""
 
     enabled = Bool(True).tag(config=True)
 
@@ -398,4 +412,7 @@ class SanitizeNotebook(Preprocessor):
         clean = from_dict(sanitize_notebook(json.loads(json.dumps(nb))))
         nb.clear()
         nb.update(clean)
+        for key in RESOURCE_NAMES:
+            if isinstance(resources.get(key), str):
+                resources[key] = html.escape(resources[key])
         return nb, resources

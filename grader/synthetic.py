@@ -263,12 +263,10 @@ AUTO_VECTORS = ("html-script", "html-onerror", "html-iframe", "html-ontoggle", "
 CLICK_VECTORS = ("html-link", "md-link", "latex-href")
 
 
-def hostile_render_code(beacon: str = "") -> str:
+def hostile_output_code(beacon: str = "") -> str:
     """A code cell whose outputs (made by the student's kernel) try every way of running a script or
-    loading something where they are rendered: HTML, SVG, markdown and JavaScript outputs, image metadata."""
+    loading something where they are rendered: HTML, markdown, JavaScript and LaTeX outputs, image metadata."""
     run = {v: as_js_expression(payload(v, beacon)) for v in AUTO_VECTORS + CLICK_VECTORS}
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" onload="{run["svg-onload"]}">'
-           f'<script>{run["svg-script"]}</script><circle cx="20" cy="20" r="15" fill="teal"/></svg>')
     html = [f"<script>{run['html-script']}</script>", f"<img src=x onerror={run['html-onerror']}>",
             f"<iframe src=javascript:{run['html-iframe']}></iframe>",
             f"<details open ontoggle={run['html-ontoggle']}><summary>s</summary></details>",
@@ -277,14 +275,22 @@ def hostile_render_code(beacon: str = "") -> str:
     image_meta = {"image/png": {"width": f"1 onload={run['image-width']}"}}
     latex = {"text/latex": "$\\href{javascript:" + run["latex-href"] + "}{click me}$", "text/plain": "latex"}
     return "\n".join([
-        "from IPython.display import HTML, SVG, Javascript, Markdown, display",
+        "from IPython.display import HTML, Javascript, Markdown, display",
         *(f"display(HTML({h!r}))" for h in html),
-        f"display(SVG({svg!r}))",
         f"display(Markdown({'<img src=x onerror=' + run['markdown-output'] + '>'!r}))",
         f"display(Javascript({payload('javascript-output', beacon)!r}))",
         f"display({image!r}, raw=True, metadata={image_meta!r})",
         f"display({latex!r}, raw=True)",
     ]) + "\n"
+
+
+def hostile_svg_code(beacon: str = "") -> str:
+    """A code cell whose SVG output has a script and an ``onload`` handler."""
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" '
+           f'onload="{as_js_expression(payload("svg-onload", beacon))}">'
+           f'<script>{as_js_expression(payload("svg-script", beacon))}</script>'
+           '<circle cx="20" cy="20" r="15" fill="teal"/></svg>')
+    return f"from IPython.display import SVG, display\ndisplay(SVG({svg!r}))\n"
 
 
 def _remote_html(beacon: str) -> str:
@@ -372,8 +378,8 @@ def with_hostile_renderables(nb: nbformat.NotebookNode, beacon: str = "") -> nbf
     """``nb`` with the hostile cells and the ordinary ones appended (and widget state that would load a
     script from a CDN in its metadata)."""
     nb.cells += [new_markdown_cell(ORDINARY_MARKDOWN), new_code_cell(ORDINARY_OUTPUTS_CODE),
-                 new_code_cell(hostile_render_code(beacon)), new_markdown_cell(hostile_markdown(beacon)),
-                 hostile_raw_cell()]
+                 new_code_cell(hostile_output_code(beacon)), new_code_cell(hostile_svg_code(beacon)),
+                 new_markdown_cell(hostile_markdown(beacon)), hostile_raw_cell()]
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
                                                                             "version_minor": 0}}
     return nb

@@ -52,6 +52,9 @@ c.Term.extensions = {}  # e.g. {"ch2-sdpa": {"12345": 2}}
 c.AssignLatePenalties.plugin_class = "grader.term.deadlines.LatePenalty"
 c.LatePenalty.percent_per_day = 10
 c.LatePenalty.grace_minutes = 0
+# `nbgrader export` writes grades.csv as CSV (quoted) with no cell that can start a spreadsheet formula
+# (grader/term/export.py; the CLI's CSVs go through grader/csvsafe.py).
+c.ExportApp.plugin_class = "grader.term.export.CsvExport"
 
 # --- Pages that render offline and run nothing: nbgrader's formgrader and the feedback pages. Every HTML
 # page nbgrader makes of a notebook (the formgrader's view of a submission, generate_feedback's page) first

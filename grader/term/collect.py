@@ -25,13 +25,13 @@ student's previous import.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import csvsafe
 from grader.term.lms import (
     ROSTER_FILE,
     Entry,
@@ -250,7 +250,7 @@ def import_submissions(
     save_roster(course, {**known, **{p.student: p for p in by_lms.values()}})
     report.path = course / f"lms-import-{assignment}.csv"
     with open(report.path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(REPORT_COLUMNS)
         for o in sorted(report.files, key=lambda o: (o.outcome != "imported", o.student, o.file)):
             w.writerow([o.file, o.student, o.lms_id, o.name, o.outcome, o.reason])

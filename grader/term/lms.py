@@ -45,6 +45,8 @@ import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from grader import csvsafe
+
 #: The course's record of who is who (nbgrader student id <-> LMS id, names): kept in the course
 #: directory only, never written into feedback or reports when grading anonymously.
 ROSTER_FILE = "lms-roster.csv"
@@ -253,7 +255,8 @@ def load_roster(course: Path) -> dict[str, Person]:
         return {}
     _, rows = _read_csv(path)
     names = {f.name for f in fields(Person)}
-    return {r["student"]: Person(**{k: v for k, v in r.items() if k in names}) for r in rows if r.get("student")}
+    return {r["student"]: Person(**{k: csvsafe.restore(v) for k, v in r.items() if k in names})
+            for r in rows if r.get("student")}
 
 
 def save_roster(course: Path, people: dict[str, Person]) -> Path:
@@ -261,7 +264,7 @@ def save_roster(course: Path, people: dict[str, Person]) -> Path:
     path = Path(course) / ROSTER_FILE
     cols = [f.name for f in fields(Person)]
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, cols)
+        w = csvsafe.DictWriter(f, cols)
         w.writeheader()
         for student in sorted(people):
             w.writerow(asdict(people[student]))
@@ -287,7 +290,7 @@ def _num(x: float) -> str:
 def canvas_grades_csv(results: list[Result], column: str, path: Path, missing_zero: bool = False) -> Path:
     """Canvas's gradebook import: its five fixed columns, ``column``, and a "Points Possible" row."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow([*CANVAS_FIXED, column])
         max_score = max((r.max_score for r in results), default=0.0)
         w.writerow(["Points Possible", "", "", "", "", _num(max_score)])
@@ -302,7 +305,7 @@ def canvas_grades_csv(results: list[Result], column: str, path: Path, missing_ze
 def moodle_grades_csv(results: list[Result], path: Path, missing_zero: bool = False) -> Path:
     """Moodle's grading worksheet with the grade and a feedback comment filled in."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(MOODLE_WORKSHEET)
         for r in sorted(results, key=lambda r: int(r.person.lms_id) if r.person.lms_id.isdigit() else 0):
             p = r.person

@@ -54,6 +54,8 @@ from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from grader.engine.verdict import META as VERDICT
+
 HTML_TAGS = {
     "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "center", "cite", "code", "col", "colgroup",
     "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5",
@@ -371,8 +373,10 @@ def sanitize_cell(cell: dict) -> None:
     if not CELL_ID.match(str(cell.get("id", "x"))):
         cell["id"] = uuid.uuid4().hex[:8]
     meta = cell.get("metadata") or {}
-    cell["metadata"] = {k: _plain_strings(meta[k]) for k in CELL_METADATA
-                        if k in meta and _plain_strings(meta[k]) is not None}
+    clean = {k: _plain_strings(meta[k]) for k in CELL_METADATA if k in meta and _plain_strings(meta[k]) is not None}
+    if isinstance(meta.get(VERDICT), dict) and isinstance(meta.get("nbgrader"), dict) and meta["nbgrader"].get("grade"):
+        clean[VERDICT] = meta[VERDICT]  # the grader's own verdict on a grade cell (read by the report, never shown)
+    cell["metadata"] = clean
     kind = cell.get("cell_type")
     if kind == "markdown":
         if "attachments" in cell:
@@ -394,6 +398,12 @@ def sanitize_notebook(nb: dict) -> dict:
     for cell in nb.get("cells", []):
         sanitize_cell(cell)
     return nb
+
+
+def plain_name(name: str) -> str:
+    """A display name that no page can read as markup, wherever it pastes it (nbgrader's formgrader lists some
+    names with jQuery's ``append``): ``<`` and ``>`` become the look-alike ``‹`` and ``›``."""
+    return name.replace("<", "\u2039").replace(">", "\u203a")
 
 
 #: What nbgrader's formgrader puts into its page from the gradebook unescaped: the LMS's display names.

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import csvsafe
+from grader.sanitize import plain_name
 from grader.term.lms import (
     ROSTER_FILE,
     Entry,
@@ -272,7 +273,7 @@ def record_students(course: Path, students: list[str]) -> None:
             if p is None or p.anonymous:
                 gb.update_or_create_student(student)
                 continue
-            first, last = split_name(p.name)
+            first, last = split_name(plain_name(p.name))  # the gradebook's names reach nbgrader's pages
             gb.update_or_create_student(student, first_name=first, last_name=last, email=p.email or None,
                                         lms_user_id=p.lms_id if p.lms in ("canvas", "moodle") else None)
 

@@ -111,6 +111,20 @@ def test_metadata_keeps_plain_values_of_known_keys_and_valid_ids() -> None:
     assert sanitize.CELL_ID.match(clean["cells"][0]["id"])
 
 
+def test_the_graders_verdict_stays_on_grade_cells_only() -> None:
+    verdict = {"function": "add", "passed": False, "message": "your add (a - b) subtracts", "sandboxed": True}
+    grade = new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": "test-add", "points": 2},
+                                        "attention_grader": verdict})
+    forged = new_code_cell("", metadata={"attention_grader": {**verdict, "sandboxed": False}})
+    nb = sanitize.sanitize_notebook(nbformat.from_dict(new_notebook(cells=[grade, forged])))
+    assert nb["cells"][0]["metadata"]["attention_grader"] == verdict and nb["cells"][1]["metadata"] == {}
+
+
+def test_display_names_cannot_start_markup() -> None:
+    name = sanitize.plain_name("<img src=x onerror=alert(1)> O'Brien")
+    assert name == "\u2039img src=x onerror=alert(1)\u203a O'Brien"
+
+
 def test_formula_mathml_keeps_math_only() -> None:
     page = render_math(r"$\text{<script>alert(1)</script>}$ and $\href{javascript:alert(1)}{x}$ and $a<b$")
     assert "<script" not in page and "javascript" not in page and page.count("<math") == 3

@@ -14,6 +14,11 @@ that writes a file into the course directory through the Jupyter contents API wi
 calls a local listener and opens a dialog. Opened in the formgrader, it runs nothing, calls nothing and writes
 nothing, while its table, plots and formulas render; the same script, run in the instructor's JupyterLab page,
 does write the file (the check can fail).
+
+nbgrader 0.9.5's ``validate_assignment`` server extension joins a request's path to the server's root without
+a check (the path traversal that nbgrader 0.9.6 fixed, jupyter/nbgrader#1978; 0.9.6's JupyterLab extension
+needs JupyterLab 4.4, so the course keeps 0.9.5): the instructor's JupyterLab runs without that extension, as
+the instructor guide says, and its handler answers 404 while the formgrader works.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ PY = sys.executable
 ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}
 A = synthetic.ASSIGNMENT
 STUDENTS = {"correct": "3 / 3", "wrong": "1 / 3"}
+#: nbgrader 0.9.5's server extension with the path traversal (jupyter/nbgrader#1978), turned off as the guide says.
+VALIDATE_EXTENSION = "nbgrader.server_extensions.validate_assignment"
 
 
 def test_every_jupyterlab_extension_is_compatible_with_the_pinned_jupyterlab() -> None:
@@ -95,7 +102,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
     port = _free_port()
     cmd = [PY, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.token=", "--ServerApp.password=",
-           "--ServerApp.disable_check_xsrf=False", f"--ServerApp.root_dir={course}"]
+           "--ServerApp.disable_check_xsrf=False", f"--ServerApp.root_dir={course}",
+           f"--ServerApp.jpserver_extensions={VALIDATE_EXTENSION}=False"]
     log = (course.parent / "lab.log").open("w")
     server = subprocess.Popen(cmd, cwd=course, env=ENV, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -204,6 +212,7 @@ def test_a_hostile_submission_runs_nothing_in_the_formgrader(browser, served: Si
             images: [...document.images].filter(i => i.complete && i.naturalWidth > 0).map(i => i.src.slice(0, 22)),
             math: [...document.querySelectorAll('math')].filter(m => m.getBoundingClientRect().width > 10).length,
         })""")
+        page.locator("math").first.scroll_into_view_if_needed()  # the ordinary outputs, then the hostile ones
         page.screenshot(path=str(screenshots_dir / "formgrader-hostile-submission.png"))
     finally:
         page.close()
@@ -214,3 +223,26 @@ def test_a_hostile_submission_runs_nothing_in_the_formgrader(browser, served: Si
     assert shown["images"].count("data:image/png;base64,") >= 2, shown  # matplotlib's plot and the tiny PNG
     assert "data:image/svg+xml;bas" in shown["images"], shown  # the SVG figures, as images
     assert shown["math"] >= 2, shown  # the markdown's formulas, as MathML (no MathJax from a CDN)
+
+
+def test_the_validate_extension_with_the_path_traversal_is_off(served: SimpleNamespace) -> None:
+    """A request that would validate (run) a notebook outside the course meets no handler; the formgrader's does."""
+    import http.cookiejar
+    import urllib.error
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{served.base}/lab", timeout=30).read()  # the session's _xsrf cookie, as the browser gets it
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+
+    def post(path: str, data: dict) -> int:
+        req = urllib.request.Request(f"{served.base}{path}", data=urllib.parse.urlencode(data).encode(),
+                                     headers={"X-XSRFToken": xsrf}, method="POST")
+        try:
+            return opener.open(req, timeout=30).status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert post("/assignments/validate", {"path": "../../outside.ipynb"}) == 404
+    assert opener.open(f"{served.base}/formgrader/api/assignments", timeout=30).status == 200

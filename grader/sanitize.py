@@ -5,8 +5,10 @@ served by the instructor's JupyterLab, where a script would act with the instruc
 ``nbgrader_config.py`` through the contents API, open a terminal), the feedback page, and JupyterLab.
 nbconvert's templates put HTML outputs, the raw HTML of markdown, ``javascript:`` links and some
 metadata into the page as they are. :class:`SanitizeNotebook` rewrites the notebook so that nothing in
-it can run a script, submit a form or load anything; stock ``nbgrader autograde`` runs it after the
-cells ran and ``generate_feedback`` again before rendering (``grader/nbgrader_config.py``).
+it can run a script, submit a form or load anything: stock ``nbgrader autograde`` runs it after the
+cells ran, and every HTML page nbgrader makes of a notebook (the formgrader's view of a submission,
+``generate_feedback``'s page) runs it again first, where it also escapes the display names the formgrader
+prints (``grader/nbgrader_config.py``). The notebook's cells, outputs and grades are otherwise untouched.
 
 - ``text/html``: kept through an allowlist sanitiser, `nh3 <https://nh3.readthedocs.io>`_ (the Rust
   ``ammonia`` library, which parses HTML as a browser does): text formatting, lists, tables (pandas'
@@ -28,7 +30,8 @@ cells ran and ``generate_feedback`` again before rendering (``grader/nbgrader_co
   own markdown parser) has no raw HTML, no mermaid block, only ``http(s)``/``mailto``/relative links and only
   images from their attachments or ``data:``; otherwise replaced by their sanitised rendering, one
   HTML block (formulas stay ``$...$`` text). Attachments keep base64 images only.
-- raw cells that nbconvert would paste into the page are sanitised like ``text/html``.
+- raw cells that nbconvert would paste into the page (no ``raw_mimetype``, ``text/html`` or
+  ``text/markdown``) are sanitised like ``text/html``; others (LaTeX for a PDF, say) stay as they are.
 - TeX commands with which MathJax makes links, styles or loads (``\\href``, ``\\url``, ``\\style``,
   ``\\class``, ``\\cssId``, ``\\require``, ...) are made plain text in every string MathJax typesets.
 - Other outputs (JavaScript, widgets, unknown types) are dropped, with a ``text/plain`` note; cell and
@@ -366,6 +369,8 @@ def _plain_strings(value: Any, depth: int = 0) -> Any:
 #: Cell metadata keys kept (what nbgrader and nbconvert's templates read); the rest is dropped.
 CELL_METADATA = ("nbgrader", "tags", "editable", "deletable", "collapsed", "scrolled", "jupyter", "raw_mimetype")
 NOTEBOOK_METADATA = ("kernelspec", "language_info")
+#: Raw cells that nbconvert's HTML exporter pastes into the page (its ``raw_mimetypes``).
+HTML_RAW_MIMETYPES = ("", "text/html", "text/markdown")
 
 
 def sanitize_cell(cell: dict) -> None:
@@ -382,7 +387,7 @@ def sanitize_cell(cell: dict) -> None:
         if "attachments" in cell:
             cell["attachments"] = safe_attachments(cell["attachments"])
         cell["source"] = safe_markdown(_text(cell.get("source", "")), cell.get("attachments"))
-    elif kind == "raw":
+    elif kind == "raw" and str(cell["metadata"].get("raw_mimetype", "")).lower() in HTML_RAW_MIMETYPES:
         cell["source"] = clean_html(_text(cell.get("source", "")))
     elif kind == "code":
         outputs = [safe_output(o) for o in cell.get("outputs", [])]

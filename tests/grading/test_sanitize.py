@@ -111,6 +111,13 @@ def test_metadata_keeps_plain_values_of_known_keys_and_valid_ids() -> None:
     assert sanitize.CELL_ID.match(clean["cells"][0]["id"])
 
 
+def test_raw_cells_pasted_into_a_page_are_sanitised_and_others_kept() -> None:
+    html = nbformat.v4.new_raw_cell("<img src=x onerror=alert(1)>")
+    latex = nbformat.v4.new_raw_cell("\\begin{equation} a < b \\end{equation}", metadata={"raw_mimetype": "text/latex"})
+    nb = sanitize.sanitize_notebook(nbformat.from_dict(new_notebook(cells=[html, latex])))
+    assert nb["cells"][0]["source"] == "<img>" and nb["cells"][1]["source"] == latex.source
+
+
 def test_the_graders_verdict_stays_on_grade_cells_only() -> None:
     verdict = {"function": "add", "passed": False, "message": "your add (a - b) subtracts", "sandboxed": True}
     grade = new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": "test-add", "points": 2},

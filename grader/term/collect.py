@@ -30,13 +30,14 @@ remembered, with the column, for ``return``. Importing again replaces the studen
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import csvsafe
+from grader.sanitize import plain_name
 from grader.term.choose import choose, other_assignment
 from grader.term.decisions import Decisions
 from grader.term.lms import (
@@ -342,7 +343,7 @@ def import_submissions(
     people_of.save()
     report.path = course / f"lms-import-{assignment}.csv"
     with open(report.path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(REPORT_COLUMNS)
         for o in sorted(report.files, key=lambda o: (o.outcome != "imported", o.student, o.file)):
             w.writerow([o.file, o.student, o.lms_id, o.name, o.outcome, o.reason, o.submitted_at])
@@ -364,7 +365,7 @@ def record_students(course: Path, students: list[str]) -> None:
             if p is None or p.anonymous:
                 gb.update_or_create_student(student)
                 continue
-            first, last = split_name(p.name)
+            first, last = split_name(plain_name(p.name))  # the gradebook's names reach nbgrader's pages
             gb.update_or_create_student(student, first_name=first, last_name=last, email=p.email or None,
                                         lms_user_id=p.lms_id if p.lms in ("canvas", "moodle") else None)
 

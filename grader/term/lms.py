@@ -51,6 +51,8 @@ import zlib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from grader import csvsafe
+
 #: The course's record of who is who (nbgrader student id <-> LMS id, names): kept in the course
 #: directory only, never written into feedback or reports when grading anonymously.
 ROSTER_FILE = "lms-roster.csv"
@@ -367,7 +369,8 @@ def load_roster(course: Path) -> dict[str, Person]:
         return {}
     _, rows = _read_csv(path)
     names = {f.name for f in fields(Person)}
-    return {r["student"]: Person(**{k: v for k, v in r.items() if k in names}) for r in rows if r.get("student")}
+    return {r["student"]: Person(**{k: csvsafe.restore(v) for k, v in r.items() if k in names})
+            for r in rows if r.get("student")}
 
 
 def save_roster(course: Path, people: dict[str, Person]) -> Path:
@@ -375,7 +378,7 @@ def save_roster(course: Path, people: dict[str, Person]) -> Path:
     path = Path(course) / ROSTER_FILE
     cols = [f.name for f in fields(Person)]
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, cols)
+        w = csvsafe.DictWriter(f, cols)
         w.writeheader()
         for student in sorted(people):
             w.writerow(asdict(people[student]))
@@ -402,7 +405,7 @@ def _num(x: float) -> str:
 def canvas_grades_csv(results: list[Result], column: str, path: Path, missing_zero: bool = False) -> Path:
     """Canvas's gradebook import: its five fixed columns, ``column``, and a "Points Possible" row."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow([*CANVAS_FIXED, column])
         max_score = max((r.max_score for r in results), default=0.0)
         w.writerow(["Points Possible", "", "", "", "", _num(max_score)])
@@ -430,7 +433,7 @@ def moodle_grades_csv(results: list[Result], path: Path, missing_zero: bool = Fa
         return f"{x:.2f}".replace(".", decimal)
 
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(header)
         for r in sorted(results, key=lambda r: int(r.person.lms_id) if r.person.lms_id.isdigit() else 0):
             p = r.person

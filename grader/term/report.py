@@ -7,12 +7,12 @@ of each grade cell of the autograded notebooks, so the summary can say which mis
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import csvsafe
 from grader.coursedir import db_url, ensure_tools_on_path
 from grader.engine.verdict import FAILED as VERDICT_FAILED
 from grader.engine.verdict import META as VERDICT_META
@@ -173,7 +173,7 @@ def write_csv(rows: list[Row], path: Path) -> None:
     """The CLI's CSV: :data:`CSV_COLUMNS`, then one ``points:<grade cell>`` column per graded function."""
     cells = sorted({c for r in rows for c in r.cell_scores})
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(CSV_COLUMNS + [f"points:{c}" for c in cells])
         for r in rows:
             mistakes = "; ".join(f"{cell}: {msg}" for cell, msg in sorted(r.mistakes.items()))

@@ -7,14 +7,20 @@ transformers, patched numpy, a fake grader module, objects that read the checker
 reference read from disk or imported after disabling the profiler or from a thread, torch's aten
 SDPA), or harm others (append to ``solutions/`` and ``grader/``, edit the gradebook, read other
 submissions into its feedback, leave a process behind, kill or stop the grader, lift its memory
-limit, ignore interrupts, reach the network, hijack the kernel's request handler).
+limit, ignore interrupts, reach the network, hijack the kernel's request handler), or run a script in
+whoever opens its autograded notebook or feedback page (HTML, SVG, markdown, JavaScript and LaTeX outputs,
+image metadata, a markdown cell, a raw cell, cell metadata): :func:`live_content` finds what could run.
 
 ``RESILIENCE`` are solved notebooks with one hang or crash: they must lose only that function's points.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bs4 import BeautifulSoup
+
+from grader import synthetic
 
 #: A line only the honest students' notebooks contain (an attacker's feedback must never show it).
 HONEST_MARKER = "HONEST-STUDENT-MARKER-7f3a"
@@ -32,6 +38,8 @@ class Attack:
     where: str = "start"
     #: files put beside the notebook in the submission folder: ``(name, what)``, ``what`` one of LINK_TARGETS
     files: tuple[tuple[str, str], ...] = ()
+    cell_type: str = "code"  # or "markdown", "raw"
+    metadata: dict = field(default_factory=dict)
 
 
 #: What an attacker's submission folder may hold besides the notebook (test_hostile.py makes them): links to
@@ -259,6 +267,15 @@ ATTACKS: dict[str, Attack] = {
         "_kernel.shell_handlers['execute_request'] = _silent\n",
         where="end",
     ),
+    # what the instructor opens is hostile too (grader/sanitize.py): each tries to run synthetic.payload
+    "script-in-outputs": Attack(synthetic.hostile_output_code()),
+    "script-in-svg": Attack(synthetic.hostile_svg_code()),
+    "script-in-markdown": Attack(synthetic.hostile_markdown(), cell_type="markdown"),
+    "script-in-raw-cell": Attack(synthetic.hostile_raw_cell().source, cell_type="raw",
+                                 metadata={"raw_mimetype": "text/html"}),
+    "script-in-metadata": Attack(
+        "x = 1\n", metadata={"tags": ['"><img src=x onerror=alert(1)>'], "title": "<script>alert(2)</script>",
+                             "jupyter": {"source_hidden": "<img src=x onerror=alert(3)>"}}),
 }
 
 _READ_EVERY_FILE = """
@@ -380,3 +397,120 @@ RESILIENCE: dict[str, tuple[str, str, float]] = {
         4.0,
     ),
 }
+
+
+#: Elements that run or embed something wherever they appear.
+LIVE_ELEMENTS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "base", "portal"}
+#: Elements a student's fragment never needs (a page's own template may have them).
+PAGE_ONLY_ELEMENTS = {"style", "link", "meta", "svg"}
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "data", "poster", "background", "xlink:href", "srcset",
+                  "cite", "ping"}
+LOADING_ATTRIBUTES = {"src", "srcset", "poster", "background", "data"}
+
+
+def live_content(html: str, page: bool = False) -> list[str]:
+    """What in ``html`` could run a script or load something from elsewhere, as the browser parses it
+    (html.parser): script-like elements, ``on*`` handlers, ``javascript:``-like URLs, remote sources,
+    CSS that loads. ``page``: a whole page, whose template may have its own ``<style>`` and ``<meta>``."""
+    found = []
+    for tag in BeautifulSoup(html, "html.parser").find_all(True):
+        name = tag.name.lower()
+        if name in LIVE_ELEMENTS or (not page and name in PAGE_ONLY_ELEMENTS):
+            found.append(f"<{name}>")
+        if name == "meta" and str(tag.get("http-equiv", "")).lower() == "refresh":
+            found.append("<meta refresh>")
+        if name == "link" and page:
+            found.append(f"<link href={tag.get('href')}>")
+        if name == "style" and page and ("@import" in tag.text or "url(http" in tag.text.replace(" ", "")):
+            found.append("<style> that loads")
+        for attr, value in tag.attrs.items():
+            value = " ".join(value) if isinstance(value, list) else str(value)
+            squeezed = "".join(value.split()).lower()
+            if attr.lower().startswith("on"):
+                found.append(f"{name} {attr}=")
+            if attr.lower() in URL_ATTRIBUTES and squeezed.split(":")[0] in ("javascript", "vbscript", "file") \
+                    and ":" in squeezed:
+                found.append(f"{name} {attr}={value[:30]}")
+            if attr.lower() in LOADING_ATTRIBUTES and squeezed.startswith(("http:", "https:", "//")):
+                found.append(f"{name} {attr}={value[:30]} (remote)")
+            if attr.lower() in LOADING_ATTRIBUTES and squeezed.startswith("data:") \
+                    and not squeezed.startswith("data:image/"):
+                found.append(f"{name} {attr}={value[:30]} (data)")
+            if attr.lower() == "style" and "url(" in squeezed:
+                found.append(f"{name} style with url(")
+    return found
+
+
+def notebook_live_content(nb) -> list[str]:  # noqa: ANN001 - a NotebookNode
+    """:func:`live_content` of every fragment of ``nb`` that nbconvert pastes into a page as it is: markdown
+    cells and ``text/markdown`` outputs (rendered), ``text/html`` outputs, raw cells; plus the outputs a page
+    would run or inline (JavaScript, inline SVG, widget state) and image metadata that is not a number."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    found = []
+    if "widgets" in nb.metadata:
+        found.append("widget state in the notebook's metadata")
+    for i, cell in enumerate(nb.cells):
+        where = f"cell {i} ({cell.cell_type})"
+        if cell.cell_type == "markdown":
+            try:
+                rendered = markdown2html_mistune(cell.source)
+            except Exception as err:  # noqa: BLE001 - nbconvert refuses it (a missing attachment): no page at all
+                found.append(f"{where}: markdown nbconvert cannot render ({type(err).__name__})")
+                continue
+            found += [f"{where}: {x}" for x in live_content(rendered)]
+        elif cell.cell_type == "raw":
+            found += [f"{where}: {x}" for x in live_content(cell.source)]
+        for tag in cell.metadata.get("tags", []):
+            if not all(ch.isalnum() or ch in "-_" for ch in str(tag)):
+                found.append(f"{where}: tag {tag!r}")
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            for mime in data:
+                if "javascript" in mime or mime in ("image/svg+xml", "application/vnd.jupyter.widget-view+json"):
+                    found.append(f"{where}: a {mime} output")
+            if "text/html" in data:
+                found += [f"{where}: {x}" for x in live_content(data["text/html"])]
+            if "text/markdown" in data:
+                found += [f"{where}: {x}" for x in live_content(markdown2html_mistune(data["text/markdown"]))]
+            for mime, meta in out.get("metadata", {}).items():
+                for key in ("width", "height"):
+                    if isinstance(meta, dict) and key in meta and not isinstance(meta[key], (int, float)):
+                        found.append(f"{where}: {mime} {key}={meta[key]!r}")
+    return found
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def what_ran(browser, url: str, wait_ms: int = 500) -> dict[str, list[str]]:  # noqa: ANN001 - a Playwright browser
+    """Open ``url`` in a new page of ``browser``, click every "click me", and report what the page's
+    hostile content achieved: ``pwned`` (the vectors of :func:`grader.synthetic.payload` that ran in the
+    page), ``dialogs`` opened (by the page or its frames), and ``requests`` for anything but the page itself
+    and ``data:`` (each aborted: nothing leaves)."""
+    page = browser.new_page()
+    seen: dict[str, list[str]] = {"pwned": [], "dialogs": [], "requests": []}
+
+    def route(r) -> None:  # noqa: ANN001
+        if r.request.url == url or r.request.url.startswith("data:"):
+            r.continue_()
+        else:
+            seen["requests"].append(r.request.url[:120])
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+    try:
+        page.goto(url, wait_until="load")
+        page.wait_for_timeout(wait_ms)
+        for link in page.get_by_text("click me").all():
+            try:
+                link.click(timeout=1000, force=True)
+            except Exception:  # noqa: BLE001 - a link without a target, or one that went away
+                pass
+        page.wait_for_timeout(wait_ms)
+        seen["pwned"] = page.evaluate("() => window.PWNED || []")  # a frame's payload shows as its dialog and request
+    finally:
+        page.close()
+    return seen

@@ -6,7 +6,9 @@ notebooks with one hang or crash of ``attacks.RESILIENCE``. Proved here, for bot
 every attack scores 0 with a message, honest students keep full marks, untouched releases score 0,
 a hang or crash costs only its own function; ``solutions/`` and ``grader/`` are byte-identical before
 and after; no process a submission started is alive afterwards; no attacker's feedback or autograded
-notebook holds another student's code or the reference; the feedback pages render offline.
+notebook holds another student's code or the reference; no autograded notebook or feedback page holds
+anything that could run a script or load something (``attacks.live_content``), and in Chromium the
+attackers' feedback pages run nothing and load nothing; the feedback pages render offline.
 """
 
 from __future__ import annotations
@@ -72,8 +74,10 @@ def sleepers() -> list[str]:
     return found
 
 
-def _insert(nb: nbformat.NotebookNode, code: str, where: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(code)
+def _insert(nb: nbformat.NotebookNode, attack: attacks.Attack) -> nbformat.NotebookNode:
+    new = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
+           "raw": nbformat.v4.new_raw_cell}[attack.cell_type]
+    cell, where = new(attack.code, metadata=dict(attack.metadata)), attack.where
     first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     nb.cells.insert(first_code + 1 if where == "start" else len(nb.cells), cell)
     return nb
@@ -89,7 +93,7 @@ def submissions(course: Path) -> dict[str, nbformat.NotebookNode]:
         subs[student] = nb
     subs[UNTOUCHED] = nbformat.read(release, as_version=4)
     for name, attack in attacks.ATTACKS.items():
-        subs[f"attack-{name}"] = _insert(nbformat.read(release, as_version=4), attack.code, attack.where)
+        subs[f"attack-{name}"] = _insert(nbformat.read(release, as_version=4), attack)
     for name, (cell, code, _) in attacks.RESILIENCE.items():
         subs[f"fault-{name}"] = synthetic.filled_release(course, A, {cell: code})
     for name, (cells, _) in attacks.SLOW_CELLS.items():
@@ -287,6 +291,22 @@ def test_gradebook_is_intact(graded: dict, way: str) -> None:
         assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
 
 
+@pytest.mark.parametrize("way", WAYS)
+def test_no_script_in_any_autograded_notebook_or_feedback_page(graded: dict, way: str) -> None:
+    from grader.feedback import CSP_META
+
+    course = graded["courses"][way]
+    for student in graded["subs"]:
+        assert attacks.notebook_live_content(_autograded(course, student)) == [], student
+        page = (course / "feedback" / student / A / f"{A}.html").read_text()
+        assert attacks.live_content(page, page=True) == [], student
+        assert page.count(CSP_META) == 1, student
+    # the check can fail: the attackers' submitted markdown, raw and metadata cells are caught by it
+    for attack in ("script-in-markdown", "script-in-raw-cell", "script-in-metadata"):
+        submitted = nbformat.read(course / "submitted" / f"attack-{attack}" / A / f"{A}.ipynb", as_version=4)
+        assert attacks.notebook_live_content(submitted), attack
+
+
 def test_feedback_shows_trusted_messages_without_grader_internals(graded: dict) -> None:
     course = graded["courses"]["cli"]
     for student in graded["subs"]:
@@ -340,6 +360,23 @@ def test_feedback_renders_its_formulas_offline_in_chromium(graded: dict, tmp_pat
                 assert remote == [], remote
                 page.screenshot(path=str(tmp_path / f"{path.parent.parent.name}.png"), full_page=False)
                 page.close()
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_the_attackers_feedback_pages_run_nothing_in_chromium(graded: dict, way: str) -> None:
+    """Each page of an attack on its viewer, opened in Chromium: no payload ran, no dialog, no request."""
+    from playwright.sync_api import sync_playwright
+
+    course = graded["courses"][way]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=attacks.CHROMIUM_ARGS)
+        try:
+            for attack in ("script-in-outputs", "script-in-svg", "script-in-markdown", "script-in-raw-cell",
+                           "script-in-metadata"):
+                url = (course / "feedback" / f"attack-{attack}" / A / f"{A}.html").as_uri()
+                assert attacks.what_ran(browser, url) == {"pwned": [], "dialogs": [], "requests": []}, attack
         finally:
             browser.close()
 

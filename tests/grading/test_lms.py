@@ -2,12 +2,13 @@
 
 The commands are read from the instructor guide's section "A term with Canvas or Moodle" and run as
 written (from the root of a repository whose ``grader/`` is the tiny synthetic course, with ``ch2-sdpa``
-read as its assignment ``tiny``) on realistic downloads built here: a Canvas class of 15 with two
+read as its assignment ``tiny``) on realistic downloads built here: a Canvas class of 18 with two
 students of the same name, names in Chinese, Cyrillic and German, a resubmission, late files, a PDF, a
-stray text file, a broken notebook and zip-tool junk, an extension given before the import and an
-excused student; a Moodle class with the same, graded anonymously, with submission times from the
-grading worksheet and an extension given after the import. The LMS formats are checked against
-the columns and names as the LMSs document them (written out here, not imported from the code).
+stray text file, a broken notebook, zip-tool junk and display names that are spreadsheet formulas, an
+extension given before the import and an excused student; a Moodle class with the same, graded
+anonymously, with submission times from the grading worksheet and an extension given after the import.
+The LMS formats are checked against the columns and names as the LMSs document them (written out here,
+not imported from the code), and no cell of any CSV the course writes can start a formula.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 import nbformat
 import pytest
 
-from grader import synthetic
+from grader import csvsafe, synthetic
 from grader.term.deadlines import penalty
 from grader.term.lms import LMSError, classify, read_download, read_roster
 
@@ -117,11 +118,16 @@ CANVAS_CLASS = {
     "48213": ("Okafor, Chidi", "okaforchidi", [("tiny.ipynb", "unsolved")]),
     "48214": ("Nguyen, An", "nguyenan", []),  # sent nothing
     "48215": ("Kowalski, Ewa", "kowalskiewa", []),
+    # display names that a spreadsheet would run as formulas (OWASP's CSV injection examples)
+    "48216": ('=HYPERLINK("http://x","y")', "hyperlinkhttpxy", [("tiny.ipynb", "correct")]),
+    "48217": ("+cmd|' /C calc'!A0", "cmdccalca0", [("tiny.ipynb", "wrong")]),
+    "48218": ("@SUM(1)", "sum1", []),
 }
 #: Expected score after the late penalty (10 % per started day; a Canvas-late file counts one day, none with
 #: an extension: 48206's, given before the import).
 CANVAS_SCORES = {"48201": 3, "48202": 1, "48203": 2, "48204": 3, "48205": 1, "48206": 3, "48208": 2.7,
-                 "48209": 0, "48210": 3, "48211": 3, "48212": 2, "48213": 0}
+                 "48209": 0, "48210": 3, "48211": 3, "48212": 2, "48213": 0,
+                 "48216": 3, "48217": 1}
 #: Decided in the guide's commands: 48215 sent nothing and is excused.
 EXCUSED = "48215"
 
@@ -200,7 +206,7 @@ def test_canvas_every_student_and_file_accounted_for(canvas_term):
     assert outcome["__MACOSX/._wangfang_48201_900000_tiny.ipynb"]["outcome"] == "ignored"
     first_import = next(res for line, res in results if " import " in f" {line} ").stdout
     assert "skipped: doejane_48207_900006_report.pdf" in first_import and "not a notebook" in first_import
-    assert "not submitted: 3 students of the roster" in first_import
+    assert "not submitted: 4 students of the roster" in first_import
     # submitted/ is keyed on the Canvas user id: same names and non-Latin names are all there
     submitted = sorted(p.name for p in (course / "submitted").iterdir())
     assert submitted == sorted(CANVAS_SCORES)
@@ -221,6 +227,8 @@ def test_canvas_grades_late_penalties_and_nbgrader_export_agree(canvas_term):
     assert ours["48207"]["status"] == "missing"  # a PDF, attributed: "sent no notebook", not "nothing submitted"
     assert ours["48207"]["message"] == "sent no notebook: report.pdf is not a notebook (.ipynb)"
     assert ours[EXCUSED]["status"] == "excused" and ours[EXCUSED]["message"].startswith("excused: ")
+    for uid in ("48214", "48218"):
+        assert ours[uid]["status"] == "missing" and ours[uid]["message"] == "nothing submitted"
     assert ours["48203"]["name"] == "王芳" and ours["48205"]["name"] == "Анна Иванова"
     assert float(ours["48206"]["late_penalty"]) == 0 and ours["48206"]["raw_score"] == "3"  # late, extended
     assert float(ours["48208"]["late_penalty"]) == pytest.approx(0.3)  # late, no extension
@@ -249,7 +257,7 @@ def test_canvas_grade_file_and_feedback_archive(canvas_term):
     by_id = {r[1]: r for r in rows[2:]}
     assert set(by_id) == set(CANVAS_CLASS)  # matched on ID, every student of the gradebook
     for uid, (name, _, _) in CANVAS_CLASS.items():
-        assert by_id[uid][0] == name and by_id[uid][2:4] == [f"S{uid}", f"login{uid}"]
+        assert by_id[uid][0] == csvsafe.cell(name) and by_id[uid][2:4] == [f"S{uid}", f"login{uid}"]
         expected = CANVAS_SCORES.get(uid)
         assert by_id[uid][5] == ("EX" if uid == EXCUSED else "" if expected is None else f"{expected:g}"), uid
     with zipfile.ZipFile(out / "canvas-feedback.zip") as zf:
@@ -273,8 +281,10 @@ MOODLE_CLASS = {
     "1234564": ("Tom Baker", [("tiny.ipynb", "correct", 36)]),  # 1.5 days late with 2 days of extension
     "1234565": ("Eve Adams", [("draft.ipynb", "unsolved", -30), ("final.ipynb", "correct", -5)]),
     "1234566": ("Sam Roe", []),  # sent nothing
+    "1234567": ("=1+2", [("tiny.ipynb", "correct", -1)]),  # display names a spreadsheet would run
+    "1234568": ("@SUM(1)", []),
 }
-MOODLE_SCORES = {"1234561": 3, "1234562": 1, "1234563": 2.4, "1234564": 3, "1234565": 3}
+MOODLE_SCORES = {"1234561": 3, "1234562": 1, "1234563": 2.4, "1234564": 3, "1234565": 3, "1234567": 3}
 
 
 def moodle_time(hours: float) -> str:
@@ -328,7 +338,8 @@ def test_moodle_guide_commands_run_as_documented(moodle_term):
 @pytest.mark.slow
 def test_moodle_anonymous_grades_times_and_export_agree(moodle_term):
     _, course, names, results = moodle_term
-    report = list(csv.DictReader(open(course / f"lms-import-{A}.csv", encoding="utf-8")))
+    report = [{k: csvsafe.restore(v) for k, v in r.items()}  # "=1+2_1234567_..." is written "'=1+2_1234567_..."
+              for r in csv.DictReader(open(course / f"lms-import-{A}.csv", encoding="utf-8"))]
     assert sorted(r["file"] for r in report) == sorted(names)
     outcome = {r["file"]: r["outcome"] for r in report}
     assert outcome["Eve Adams_1234565_assignsubmission_file_/final.ipynb"] == "imported"  # the newest file
@@ -370,7 +381,7 @@ def test_moodle_worksheet_and_feedback_zip(moodle_term):
     assert set(rows) == {f"Participant {pid}" for pid in MOODLE_CLASS}
     for pid, (name, _) in MOODLE_CLASS.items():
         r = rows[f"Participant {pid}"]
-        assert r["Full name"] == name and r["Maximum Grade"] == "3.00"
+        assert r["Full name"] == csvsafe.cell(name) and r["Maximum Grade"] == "3.00"
         assert r["Grade"] == (f"{MOODLE_SCORES[pid]:.2f}" if pid in MOODLE_SCORES else "")
     assert "late penalty of 0.6" in rows["Participant 1234563"]["Feedback comments"]
     assert "your add subtracts instead of adding" in rows["Participant 1234562"]["Feedback comments"]
@@ -378,6 +389,40 @@ def test_moodle_worksheet_and_feedback_zip(moodle_term):
     with zipfile.ZipFile(out / "moodle-feedback.zip") as zf:
         entries = sorted(zf.namelist())
     assert entries == sorted(f"{folder}/{A}-feedback.html" for folder in folders)  # one per graded student
+
+
+# --- no CSV cell that a spreadsheet would run ----------------------------------------------------
+FORMULA_NAMES = {"canvas_term": {"48216": '=HYPERLINK("http://x","y")', "48217": "+cmd|' /C calc'!A0",
+                                 "48218": "@SUM(1)"},
+                 "moodle_term": {"1234567": "=1+2", "1234568": "@SUM(1)"}}
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.parametrize("term", sorted(FORMULA_NAMES))
+def test_no_csv_cell_can_start_a_formula(term, request):
+    """Every CSV the course wrote (the CLI's grades, the roster, the import report, the LMS's grade file,
+    stock ``nbgrader export``): no cell starts with = + - @ tab or CR unless it is a number; the formula
+    names are there, quoted, and the roster gives them back as they were."""
+    from grader.term.lms import load_roster
+
+    _, course, _, _ = request.getfixturevalue(term)
+    nbgrader_export(course)
+    files = {p.relative_to(course).as_posix(): p for p in course.rglob("*.csv")}
+    lms = "canvas" if term == "canvas_term" else "moodle"
+    assert {"course-grades.csv", "grades.csv", "lms-roster.csv", f"lms-import-{A}.csv",
+            f"lms-return/{A}/{lms}-grades.csv"} <= set(files), sorted(files)
+    cells = []
+    for name, path in files.items():
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            cells += [(name, c) for row in csv.reader(f) for c in row]
+    runnable = [(name, c) for name, c in cells if c[:1] in csvsafe.FORMULA_START and not csvsafe.NUMBER.match(c)]
+    assert runnable == []
+    written = {c for _, c in cells}
+    roster = {p.lms_id: p for p in load_roster(course).values()}
+    for lms_id, name in FORMULA_NAMES[term].items():
+        assert "'" + name in written, name  # the names went through, quoted
+        assert roster[lms_id].name == name  # and come back as they were
 
 
 # --- clear errors for every misuse ---------------------------------------------------------------

@@ -7,20 +7,37 @@ versions whose extensions share those packages. Here: ``jupyter labextension lis
 compatible, and a JupyterLab served locally from a graded course (a) loads without a script error, (b)
 has the Nbgrader menu and the Create Assignment panel, (c) opens the formgrader from that menu, which lists
 the course's assignment, and (d) lists the graded submissions with their scores; no request leaves the host.
+
+What the instructor opens is hostile too (``grader/sanitize.py``): the class holds a submission whose outputs,
+markdown and raw cells and display name try to run a script (:func:`grader.synthetic.with_hostile_renderables`)
+that writes a file into the course directory through the Jupyter contents API with the instructor's session,
+calls a local listener and opens a dialog. Opened in the formgrader, it runs nothing, calls nothing and writes
+nothing, while its table, plots and formulas render; the same script, run in the instructor's JupyterLab page,
+does write the file (the check can fail).
+
+nbgrader 0.9.5's ``validate_assignment`` server extension joins a request's path to the server's root without
+a check (the path traversal that nbgrader 0.9.6 fixed, jupyter/nbgrader#1978; 0.9.6's JupyterLab extension
+needs JupyterLab 4.4, so the course keeps 0.9.5): the instructor's JupyterLab runs without that extension, as
+the instructor guide says, and its handler answers 404 while the formgrader works.
 """
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import nbformat
 import pytest
 
 from grader import synthetic
@@ -30,6 +47,8 @@ PY = sys.executable
 ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}
 A = synthetic.ASSIGNMENT
 STUDENTS = {"correct": "3 / 3", "wrong": "1 / 3"}
+#: nbgrader 0.9.5's server extension with the path traversal (jupyter/nbgrader#1978), turned off as the guide says.
+VALIDATE_EXTENSION = "nbgrader.server_extensions.validate_assignment"
 
 
 def test_every_jupyterlab_extension_is_compatible_with_the_pinned_jupyterlab() -> None:
@@ -46,20 +65,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _Listener(http.server.BaseHTTPRequestHandler):
+    """Records every request a hostile payload manages to send (its beacon)."""
+
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+        self.hits.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+        pass
+
+
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A graded tiny course, served by JupyterLab on 127.0.0.1 (no token: the test is the only client)."""
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """A graded tiny course, served by JupyterLab on 127.0.0.1 (no token: the test is the only client), with
+    a hostile submission (its payload's beacon: a listener on another local port) and a hostile display name."""
+    listener = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    beacon = f"http://127.0.0.1:{listener.server_address[1]}/hit/"
     course = tmp_path_factory.mktemp("formgrader") / "course"
     synthetic.make_course(course)
     for kind in STUDENTS:
         synthetic.write_submission(course, kind, kind)
+    hostile = synthetic.with_hostile_renderables(synthetic.submission_notebook(course, "correct"), beacon)
+    (course / "submitted" / "hostile" / A).mkdir(parents=True)
+    nbformat.write(hostile, course / "submitted" / "hostile" / A / f"{A}.ipynb")
     graded = subprocess.run([PY, "-m", "grader", "--course-dir", str(course), "grade", A, "--jobs", "1"],
                             capture_output=True, text=True, env=ENV, timeout=600)
     assert graded.returncode == 0, graded.stdout + graded.stderr
+    with sqlite3.connect(course / "gradebook.db") as db:  # a display name from the LMS that is a script
+        db.execute("update student set first_name = ?, last_name = ? where id = 'hostile'",
+                   (f"<img src=x onerror={synthetic.as_js_expression(synthetic.payload('name', beacon))}>", "Eve"))
     port = _free_port()
     cmd = [PY, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.token=", "--ServerApp.password=",
-           "--ServerApp.disable_check_xsrf=False", f"--ServerApp.root_dir={course}"]
+           "--ServerApp.disable_check_xsrf=False", f"--ServerApp.root_dir={course}",
+           f"--ServerApp.jpserver_extensions={VALIDATE_EXTENSION}=False"]
     log = (course.parent / "lab.log").open("w")
     server = subprocess.Popen(cmd, cwd=course, env=ENV, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -74,7 +118,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("JupyterLab did not start: " + (course.parent / "lab.log").read_text()[-3000:])
                 time.sleep(0.5)
-        yield base
+        yield SimpleNamespace(base=base, course=course, beacon=beacon, hits=_Listener.hits)
     finally:
         server.terminate()
         try:
@@ -82,6 +126,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+        listener.shutdown()
+        listener.server_close()
+
+
+@pytest.fixture(scope="module")
+def lab(served: SimpleNamespace) -> str:
+    return served.base
 
 
 def test_jupyterlab_loads_nbgrader_and_its_formgrader_lists_the_graded_course(browser, lab: str) -> None:
@@ -115,3 +166,83 @@ def test_jupyterlab_loads_nbgrader_and_its_formgrader_lists_the_graded_course(br
         page.close()
     assert errors == [], errors
     assert elsewhere == [], elsewhere
+
+
+def _submission_id(course: Path, student: str) -> str:
+    with sqlite3.connect(course / "gradebook.db") as db:
+        return db.execute("select sn.id from submitted_notebook sn join submitted_assignment sa "
+                          "on sn.assignment_id = sa.id where sa.student_id = ?", (student,)).fetchone()[0]
+
+
+def _written(course: Path) -> list[str]:
+    return sorted(p.name for p in course.rglob("pwned-*"))
+
+
+def test_a_hostile_submission_runs_nothing_in_the_formgrader(browser, served: SimpleNamespace,
+                                                             screenshots_dir: Path) -> None:
+    lab, course = served.base, served.course
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    dialogs: list[str] = []
+    elsewhere: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("request", lambda req: None if req.url.startswith((lab, "data:", "blob:")) else elsewhere.append(req.url))
+    try:
+        # the control: the payload, run in the instructor's JupyterLab page, writes into the course directory
+        page.goto(f"{lab}/lab", wait_until="load")
+        page.wait_for_selector(".jp-LabShell", timeout=90_000)
+        page.evaluate("() => { " + synthetic.payload("control") + " }")
+        for _ in range(50):
+            if _written(course):
+                break
+            page.wait_for_timeout(200)
+        assert _written(course) == ["pwned-control.txt"] and dialogs == ["control"]
+        (course / "pwned-control.txt").unlink()
+        dialogs.clear()
+
+        page.goto(f"{lab}/formgrader/submissions/{_submission_id(course, 'hostile')}/", wait_until="load")
+        page.wait_for_selector("#notebook-container", timeout=60_000)
+        page.wait_for_timeout(1000)
+        for link in page.get_by_text("click me").all():
+            link.click(force=True, timeout=2000)
+        page.wait_for_timeout(1500)  # time for a payload's requests to land
+        assert page.evaluate("() => window.PWNED || []") == []
+        shown = page.evaluate("""() => ({
+            name: document.querySelector('.name-shown') && document.querySelector('.name-shown').textContent,
+            cells: document.querySelectorAll('table.dataframe td').length,
+            images: [...document.images].filter(i => i.complete && i.naturalWidth > 0).map(i => i.src.slice(0, 22)),
+            math: [...document.querySelectorAll('math')].filter(m => m.getBoundingClientRect().width > 10).length,
+        })""")
+        page.locator("math").first.scroll_into_view_if_needed()  # the ordinary outputs, then the hostile ones
+        page.screenshot(path=str(screenshots_dir / "formgrader-hostile-submission.png"))
+    finally:
+        page.close()
+    assert dialogs == [] and served.hits == [] and _written(course) == [], (dialogs, served.hits)
+    assert elsewhere == [], elsewhere
+    assert "<img src=x onerror" in (shown["name"] or ""), shown  # the display name, shown as text
+    assert shown["cells"] == 4, shown  # the pandas table
+    assert shown["images"].count("data:image/png;base64,") >= 2, shown  # matplotlib's plot and the tiny PNG
+    assert "data:image/svg+xml;bas" in shown["images"], shown  # the SVG figures, as images
+    assert shown["math"] >= 2, shown  # the markdown's formulas, as MathML (no MathJax from a CDN)
+
+
+def test_the_validate_extension_with_the_path_traversal_is_off(served: SimpleNamespace) -> None:
+    """A request that would validate (run) a notebook outside the course meets no handler; the formgrader's does."""
+    import http.cookiejar
+    import urllib.error
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{served.base}/lab", timeout=30).read()  # the session's _xsrf cookie, as the browser gets it
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+
+    def post(path: str, data: dict) -> int:
+        req = urllib.request.Request(f"{served.base}{path}", data=urllib.parse.urlencode(data).encode(),
+                                     headers={"X-XSRFToken": xsrf}, method="POST")
+        try:
+            return opener.open(req, timeout=30).status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert post("/assignments/validate", {"path": "../../outside.ipynb"}) == 404
+    assert opener.open(f"{served.base}/formgrader/api/assignments", timeout=30).status == 200

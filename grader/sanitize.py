@@ -396,10 +396,31 @@ def sanitize_cell(cell: dict) -> None:
         cell["execution_count"] = count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
+def grader_record(value: Any) -> dict:
+    """The grader's record about a whole notebook (``metadata[VERDICT]``, written by the execute step after the
+    student's cells ran, read by the grades CSV, never rendered): its notices as plain strings, its sandbox's
+    numbers and its time budget; anything else dropped."""
+    if not isinstance(value, dict):
+        return {}
+    record: dict[str, Any] = {}
+    notices = value.get("notices")
+    if isinstance(notices, list):
+        record["notices"] = [n for n in notices[:50] if isinstance(n, str)]
+    if isinstance(value.get("sandbox"), dict):
+        record["sandbox"] = {k: v for k, v in value["sandbox"].items() if isinstance(k, str) and PLAIN_WORD.match(k)
+                             and isinstance(v, (int, float, str)) and (not isinstance(v, str) or PLAIN_WORD.match(v))}
+    if isinstance(value.get("notebook_timeout"), (int, float)):
+        record["notebook_timeout"] = value["notebook_timeout"]
+    return record
+
+
 def sanitize_notebook(nb: dict) -> dict:
     """Make a whole notebook (plain dicts, as ``json.load`` gives) safe to render, in place; returns it."""
     meta = nb.get("metadata") or {}
     nb["metadata"] = {k: _plain_strings(meta[k]) for k in NOTEBOOK_METADATA if isinstance(meta.get(k), dict)}
+    record = grader_record(meta.get(VERDICT))
+    if record:
+        nb["metadata"][VERDICT] = record
     for cell in nb.get("cells", []):
         sanitize_cell(cell)
     return nb

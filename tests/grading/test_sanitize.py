@@ -111,6 +111,17 @@ def test_metadata_keeps_plain_values_of_known_keys_and_valid_ids() -> None:
     assert sanitize.CELL_ID.match(clean["cells"][0]["id"])
 
 
+def test_the_graders_record_about_the_notebook_is_kept_as_plain_data() -> None:
+    """The execute step's notices (refused files, the time budget) reach the grades CSV after sanitising."""
+    record = {"notices": ["Files of the submission were not used: secret (a symbolic link).", {"x": 1}],
+              "sandbox": {"peak_mb": 12.5, "kind": "cgroup-v1", "bad": "<script>", "<k>": 1},
+              "notebook_timeout": 600, "other": "<img onerror=x>"}
+    nb = sanitize.sanitize_notebook(nbformat.from_dict(new_notebook(metadata={"attention_grader": record})))
+    assert nb["metadata"]["attention_grader"] == {
+        "notices": ["Files of the submission were not used: secret (a symbolic link)."],
+        "sandbox": {"peak_mb": 12.5, "kind": "cgroup-v1"}, "notebook_timeout": 600}
+
+
 def test_raw_cells_pasted_into_a_page_are_sanitised_and_others_kept() -> None:
     html = nbformat.v4.new_raw_cell("<img src=x onerror=alert(1)>")
     latex = nbformat.v4.new_raw_cell("\\begin{equation} a < b \\end{equation}", metadata={"raw_mimetype": "text/latex"})

@@ -1,7 +1,7 @@
 """Chapter 7's tiny transformer: MHA vs GQA vs MQA at the same training budget, and decoding with and without
 the KV cache.
 
-    python benchmarks/tinyformer.py            # the chapter's budget: 3 models of 300 steps (about 15-30 s on CPU)
+    python benchmarks/tinyformer.py            # the chapter's budget: 3 models of 120 steps (about 10 s on CPU)
     python benchmarks/tinyformer.py --quick    # 30 steps each (a smoke run: the accuracy is meaningless)
 
 Each model of :mod:`course.tinyformer` is trained with the same seed, batch and number of steps; only

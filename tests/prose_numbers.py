@@ -30,7 +30,7 @@ STYLE_KEYWORDS = frozenset({
     "figsize", "fontsize", "lw", "linewidth", "ms", "markersize", "alpha", "dpi", "pad", "xytext", "xy",
     "width_ratios", "height_ratios", "gridspec_kw", "shrink", "y", "x", "zorder", "mutation_scale", "rotation",
     "labelsize", "title_fontsize", "markerscale", "mew", "s", "size", "width", "height", "va", "ha", "length",
-    "edgecolor", "facecolor", "color", "xlim", "ylim", "aspect", "precision", "subs", "ncol", "base", "loc",
+    "edgecolor", "facecolor", "color", "xlim", "ylim", "aspect", "precision", "subs", "ncol", "loc",
 })
 STYLE_CALLS = frozenset({"subplots", "figure", "set_xlim", "set_ylim", "text", "annotate", "Rectangle",
                          "Circle", "add_patch", "hlines", "axhline", "axvline", "set_size_inches", "rcParams"})

@@ -83,19 +83,21 @@ def _chapter(ex: Exercise) -> str:
     return ex.id.split("-")[0].replace("ch", "")
 
 
+def _by_theme(ex: Exercise) -> str:
+    themes = Counter(theme_of(m.id) for m in ex.mistakes)
+    return ", ".join(f"{theme} {count}" for theme, count in sorted(themes.items(), key=lambda t: (-t[1], t[0])))
+
+
 def chapter_table(course: tuple[Exercise, ...] | None = None) -> str:
-    """Markdown: one row per assignment: graded functions, points, known mistakes, the themes among them."""
+    """Markdown: one row per assignment: its graded functions with their points, and its known mistakes."""
     course = course or exercises()
-    lines = ["| chapter | assignment | graded functions (points) | known mistakes | by theme |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| assignment | graded functions (points) | known mistakes |", "| --- | --- | --- |"]
     for ex in course:
         graded = ", ".join(f"`{name}` ({points:g})" for name, points in ex.points.items())
-        themes = Counter(theme_of(m.id) for m in ex.mistakes)
-        by_theme = ", ".join(f"{theme} {count}" for theme, count in sorted(themes.items(), key=lambda t: (-t[1], t[0])))
-        lines.append(f"| {_chapter(ex)} | `{ex.id}` | {graded} | {len(ex.mistakes)} | {by_theme} |")
+        lines.append(f"| `{ex.id}` | {graded} | {len(ex.mistakes)} |")
     total = sum(len(ex.mistakes) for ex in course)
-    lines.append(f"| all | {len(course)} assignments | {sum(len(ex.points) for ex in course)} functions, "
-                 f"{sum(sum(ex.points.values()) for ex in course):g} points | {total} | |")
+    lines.append(f"| all {len(course)} | {sum(len(ex.points) for ex in course)} functions, "
+                 f"{sum(sum(ex.points.values()) for ex in course):g} points | {total} |")
     return "\n".join(lines)
 
 
@@ -114,8 +116,8 @@ def chapter_mistakes(assignment: str, course: tuple[Exercise, ...] | None = None
     """Markdown bullets: the known mistakes of one assignment, by graded function, as their ids."""
     course = course or exercises()
     (ex,) = [e for e in course if e.id == assignment]
-    lead = ("Its known mistakes, by graded function (their ids; the message each one shows in the feedback "
-            f"and the grading summary is in `grader/exercises/{ex.id}/checks.py`):\n\n")
+    lead = (f"Its known mistakes by theme: {_by_theme(ex)}. By graded function (their ids; the message each one "
+            f"shows in the feedback and the grading summary is in `grader/exercises/{ex.id}/checks.py`):\n\n")
     return lead + "\n".join(f"- `{name}`: " + ", ".join(f"`{m.id}`" for m in ex.mistakes_of(name))
                              for name in ex.points if ex.mistakes_of(name))
 

@@ -31,9 +31,9 @@ def test_the_generated_counts_are_the_catalogues() -> None:
     table = catalogue.chapter_table()
     for ex in exercises():
         row = next(line for line in table.splitlines() if f"`{ex.id}`" in line)
-        assert f"| {len(ex.mistakes)} |" in row
+        assert row.endswith(f"| {len(ex.mistakes)} |")
         assert all(f"`{name}` ({points:g})" in row for name, points in ex.points.items())
-    assert f"| {sum(len(ex.mistakes) for ex in exercises())} |" in table.splitlines()[-1]
+    assert table.splitlines()[-1].endswith(f"| {sum(len(ex.mistakes) for ex in exercises())} |")
 
 
 def test_a_stale_or_unknown_block_is_refused(tmp_path: Path) -> None:

@@ -74,15 +74,18 @@ def split_page(md: str) -> tuple[list[tuple[int, str]], list[str]]:
     code: list[str] = []
     fence: str | None = None  # the closing fence of the code block we are in
     block: list[str] = []
+    options = False  # inside a code cell's YAML options (--- ... ---): metadata such as alt text, not code
     in_math = False
     for i in range(start, len(lines)):
         line = lines[i]
         stripped = line.strip()
         if fence is not None:
-            if stripped == fence:
+            if stripped == "---" and (options or not block):
+                options = not options
+            elif stripped == fence:
                 code.append("\n".join(block))
                 fence, block = None, []
-            elif not stripped.startswith(":"):  # cell options (:tags:) are not code
+            elif not options and not stripped.startswith(":"):  # cell options (:tags:) are not code
                 block.append(line)
             continue
         match = _CODE_FENCE.match(stripped)

@@ -107,8 +107,10 @@ def test_prose_is_read_without_code_math_roles_and_references(tmp_path: Path) ->
     page.write_text(
         "---\nkernelspec:\n  name: python3\n---\n\n# Chapter 9\n\n"
         "```{code-cell} ipython3\n:tags: [remove-cell]\nfig, ax = plt.subplots(figsize=(7.5, 3))\n```\n\n"
+        "```{code-cell} ipython3\n---\nmystnb:\n  image:\n    alt: a line crossing 9,000\n---\nx = 1\n```\n\n"
         "1. A question about chapter 4 and section 3.2.2 with $e^{-17}$, `(2, 10, 512)` and float32.\n\n"
-        ":::{dropdown} Answer\nIt is 7.5 {cite}`vaswani2017attention`, see [here](https://x.org/1234).\n:::\n",
+        ":::{dropdown} Answer\nIt is 7.5 {cite}`vaswani2017attention`, see [here](https://x.org/1234), 9,000.\n:::\n",
         encoding="utf-8",
     )
-    assert [n.text for n in unjustified(page)] == ["7.5"]  # a figure size licenses nothing; the answer is prose
+    # a figure size or an alt text licenses nothing; the dropdown answer is prose
+    assert [n.text for n in unjustified(page)] == ["7.5", "9,000"]

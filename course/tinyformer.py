@@ -414,7 +414,7 @@ class VariantRow:
     variant: str
     n_kv_heads: int
     train_seconds: float
-    final_loss: float
+    final_loss: float  # mean of the last 20 steps
     accuracy: float  # held-out sentences translated exactly right (greedy, with the cache)
     alignment: float  # last decoder layer's cross-attention, heads averaged
     cache_bytes: int  # float32 KV cache of the decoder for ``batch`` sentences of ``seq_len`` tokens
@@ -465,7 +465,7 @@ def compare_variants(
         finally:
             torch.set_num_threads(threads)
         rows.append(VariantRow(
-            variant_name(run.config.n_heads, kv), kv, run.seconds, run.losses[-1],
+            variant_name(run.config.n_heads, kv), kv, run.seconds, final_loss(run.losses),
             sentence_accuracy(run.model, run.test), layer_alignment(run.model, test)[-1],
             cache_bytes(run.model, batch, seq_len), *speeds,
         ))

@@ -1,14 +1,14 @@
 """Chapter 7's tiny transformer: MHA vs GQA vs MQA at the same training budget, and decoding with and without
 the KV cache.
 
-    python benchmarks/tinyformer.py            # the chapter's budget: 3 models of 300 steps (about 15-30 s on CPU)
+    python benchmarks/tinyformer.py            # the chapter's budget: 3 models of 120 steps (about 10 s on CPU)
     python benchmarks/tinyformer.py --quick    # 30 steps each (a smoke run: the accuracy is meaningless)
 
 Each model of :mod:`course.tinyformer` is trained with the same seed, batch and number of steps; only
 ``n_kv_heads`` of the decoder's self-attention changes (4 = MHA, 2 = GQA, 1 = MQA). For each the table gives
-the training time, the last loss, the held-out sentence accuracy (greedy decoding with the cache), the
-share of target words whose strongest cross-attention (last decoder layer, heads averaged) falls on their
-aligned source word, the float32 KV cache of decoding ``--batch`` sentences for ``--seq-len`` steps
+the training time, the mean loss of the last 20 steps, the held-out sentence accuracy (greedy decoding with
+the cache), the share of target words whose strongest cross-attention (last decoder layer, heads averaged)
+falls on their aligned source word, the float32 KV cache of decoding ``--batch`` sentences for ``--seq-len`` steps
 (chapter 5's ``kv_cache_bytes``), and the generated tokens per second of greedy decoding with and without
 the cache (best of 3, one thread). Training takes one thread too (tiny matrices; steadier on a shared machine).
 """

@@ -11,11 +11,12 @@ labelled with :func:`device_label`, so the book never shows a number without the
 
 from __future__ import annotations
 
-import platform
 import statistics
 from collections.abc import Callable
 
 import torch
+
+from course.claims import cpu_name as _cpu_name
 
 SKIP_PREFIX = "GPU cell skipped: no CUDA device"
 
@@ -34,18 +35,6 @@ def cuda_available_or_skip(what: str) -> bool:
         return True
     print(f"{SKIP_PREFIX} ({what}).")
     return False
-
-
-def _cpu_name() -> str:
-    """The processor's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def device_label(device: str | torch.device | None = None) -> str:

@@ -223,16 +223,21 @@ class TinyTransformer(nn.Module):
 
 @dataclass(frozen=True)
 class Config:
-    """Model size and training budget (the same for every attention variant)."""
+    """Model size and training budget (the same for every attention variant).
+
+    ``lr_decay``: the learning rate falls linearly from ``lr`` to 0 over the ``steps`` (with a constant
+    rate the loss spikes now and then late in training; chapter 7 shows both).
+    """
 
     d_model: int = 64
     n_heads: int = 4
     n_kv_heads: int = 2
     n_layers: int = 2
     d_ff: int = 128
-    steps: int = 300
+    steps: int = 120
     batch_size: int = 64
     lr: float = 3e-3
+    lr_decay: bool = True
     seed: int = 0
 
 
@@ -267,6 +272,8 @@ def train(config: Config = Config()) -> Trained:
     model = build_model(config)
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    decay = 1.0 / config.steps if config.lr_decay else 0.0
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - decay * step)
     rng = np.random.default_rng(config.seed)
     loss_fn = nn.CrossEntropyLoss(ignore_index=PAD)
     losses = []
@@ -281,6 +288,7 @@ def train(config: Config = Config()) -> Trained:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
         losses.append(loss.item())
     seconds = time.perf_counter() - start
     torch.set_num_threads(threads)
@@ -296,6 +304,16 @@ def trained_with(config: Config) -> Trained:
 def trained(n_kv_heads: int = 2, seed: int = 0) -> Trained:
     """The chapter's model: the default budget, ``n_kv_heads`` key/value heads (2: GQA), trained once per process."""
     return trained_with(Config(n_kv_heads=n_kv_heads, seed=seed))
+
+
+def loss_spikes(losses: list[float], factor: float = 3.0) -> list[int]:
+    """The training steps (1-based) whose loss is more than ``factor`` times the previous step's."""
+    return [step + 1 for step in range(1, len(losses)) if losses[step] > factor * losses[step - 1]]
+
+
+def final_loss(losses: list[float], last: int = 20) -> float:
+    """The mean loss of the last ``last`` steps (one step's loss is one batch's: noisy)."""
+    return float(np.mean(losses[-last:]))
 
 
 # ----------------------------------------------------------------------------- measurements
@@ -396,12 +414,39 @@ class VariantRow:
     variant: str
     n_kv_heads: int
     train_seconds: float
-    final_loss: float
+    final_loss: float  # mean of the last 20 steps
     accuracy: float  # held-out sentences translated exactly right (greedy, with the cache)
     alignment: float  # last decoder layer's cross-attention, heads averaged
     cache_bytes: int  # float32 KV cache of the decoder for ``batch`` sentences of ``seq_len`` tokens
     tokens_per_s_cached: float
     tokens_per_s_uncached: float
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One attention variant trained from one seed with the chapter's budget."""
+
+    variant: str
+    n_kv_heads: int
+    seed: int
+    final_loss: float  # mean of the last 20 steps
+    accuracy: float  # held-out sentences translated exactly right
+    alignment: float  # last decoder layer's cross-attention, heads averaged
+    spikes: int  # steps whose loss jumped to more than 3 times the previous step's
+
+
+def seed_runs(kv_heads: tuple[int, ...] = (4, 2, 1), seeds: tuple[int, ...] = (0, 1, 2),
+              config: Config = Config()) -> list[SeedRun]:
+    """Train every ``n_kv_heads`` from every seed (the seed draws the weights, the batches and the split)."""
+    runs = []
+    for kv in kv_heads:
+        for seed in seeds:
+            run = trained_with(replace(config, n_kv_heads=kv, seed=seed))
+            test = encode_batch(run.test)
+            runs.append(SeedRun(variant_name(config.n_heads, kv), kv, seed, final_loss(run.losses),
+                                sentence_accuracy(run.model, run.test), layer_alignment(run.model, test)[-1],
+                                len(loss_spikes(run.losses))))
+    return runs
 
 
 def compare_variants(
@@ -420,7 +465,7 @@ def compare_variants(
         finally:
             torch.set_num_threads(threads)
         rows.append(VariantRow(
-            variant_name(run.config.n_heads, kv), kv, run.seconds, run.losses[-1],
+            variant_name(run.config.n_heads, kv), kv, run.seconds, final_loss(run.losses),
             sentence_accuracy(run.model, run.test), layer_alignment(run.model, test)[-1],
             cache_bytes(run.model, batch, seq_len), *speeds,
         ))

@@ -241,3 +241,23 @@ def test_the_benchmark_runs_and_its_cache_shrinks_with_the_kv_heads(capsys) -> N
                                              for k in (4, 2, 1)]
     assert all(r.tokens_per_s_cached > 0 and r.tokens_per_s_uncached > 0 for r in rows)
     assert "GQA-2" in capsys.readouterr().out
+
+
+def test_loss_spikes_and_final_loss_read_a_loss_curve() -> None:
+    losses = [3.0, 1.0, 0.5, 2.0, 0.4, 0.1, 0.35, 0.1]
+    assert tf.loss_spikes(losses) == [4, 7]  # 1-based steps whose loss is more than 3 times the previous one
+    assert tf.loss_spikes(losses, factor=3.5) == [4]
+    assert tf.final_loss(losses, last=2) == pytest.approx(0.225)
+
+
+def test_seed_runs_train_every_variant_from_every_seed() -> None:
+    runs = tf.seed_runs((4, 1), seeds=(0, 1), config=tf.Config(steps=3))
+    assert [(r.variant, r.seed) for r in runs] == [("MHA", 0), ("MHA", 1), ("MQA", 0), ("MQA", 1)]
+    assert all(0 <= r.accuracy <= 1 and 0 <= r.alignment <= 1 and r.spikes >= 0 for r in runs)
+    assert runs[0].final_loss != runs[1].final_loss  # another seed, another run
+
+
+def test_the_learning_rate_decays_to_zero_unless_asked_not_to() -> None:
+    decayed, constant = (tf.train(tf.Config(steps=4, lr_decay=d)) for d in (True, False))
+    assert decayed.losses[0] == constant.losses[0]  # the same model, batches and first step
+    assert decayed.losses[-1] != constant.losses[-1]

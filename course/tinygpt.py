@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import functools
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -252,12 +253,12 @@ class ablated:
 
 
 @torch.no_grad()
-def generate(model: TinyGPT, prompt: torch.Tensor, n_new: int, *, temperature: float = 0.0,
+def generate(model: TinyGPT, prompt: torch.Tensor, n_new: int, *, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, generator: torch.Generator | None = None,
              use_cache: bool = True, on_step: Callable[[list[KVCache]], None] | None = None) -> torch.Tensor:
     """``prompt (batch, n)`` followed by ``n_new`` tokens drawn with ``sample_next`` -> ``(batch, n + n_new)``.
 
-    ``temperature = 0`` is greedy decoding. With ``use_cache`` the prompt goes through the model once and
+    The rules are ``sample_next``'s (``temperature = 0``: greedy decoding). With ``use_cache`` the prompt goes through the model once and
     every later step feeds only the newest token; without, the whole sequence is fed at every step.
     ``on_step(kv_caches)`` is called after every cached step (to measure the caches).
     """
@@ -447,6 +448,17 @@ def head_scores(model: TinyGPT, tokens: torch.Tensor) -> dict[str, torch.Tensor]
     return {"induction": induction_score(weights, period).mean(dim=1), "previous": previous.mean(dim=1)}
 
 
+#: The chapter's bar for "this head is an induction head": an induction score of at least this.
+INDUCTION_THRESHOLD = 0.5
+
+
+def copy_level(task: InductionTask = InductionTask()) -> float:
+    """Half of ``log(min_period)``. Without induction a model can at best spread its guess over the ``T``
+    tokens already seen (a loss of ``log T >= log(min_period)``); the phase change is the first step at
+    which the repeated half's loss falls below half of that."""
+    return math.log(task.min_period) / 2
+
+
 def phase_change_step(curve: list[float], level: float, smooth: int = 10) -> int | None:
     """The first step (1-based) at which the mean of the last ``smooth`` values falls below ``level``."""
     values = np.asarray(curve)
@@ -454,6 +466,64 @@ def phase_change_step(curve: list[float], level: float, smooth: int = 10) -> int
         if values[step - smooth : step].mean() < level:
             return step
     return None
+
+
+def named_heads(scores: dict[str, torch.Tensor]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((0, h), (last layer, h'))``: the first layer's head with the most weight on the previous token, and
+    the last layer's head with the highest induction score (from :func:`head_scores`)."""
+    last = scores["induction"].shape[0] - 1
+    return (0, int(scores["previous"][0].argmax())), (last, int(scores["induction"][last].argmax()))
+
+
+# ----------------------------------------------------------------------------- sliding windows
+
+
+def receptive_field(n_layers: int, window: int | None, n: int) -> int:
+    """How many positions back the last of ``n`` positions can read after ``n_layers`` layers, computed by
+    composing the layers' masks: the last position reads the positions its mask row allows; after one
+    more layer, every position that one of those reads (a boolean vector-matrix product per layer)."""
+    mask = torch.ones(n, n, dtype=torch.bool).tril() if window is None else sliding_window_mask(n, n, window)
+    reach = torch.zeros(n, dtype=torch.bool)
+    reach[-1] = True
+    for _ in range(n_layers):
+        reach = (reach.float() @ mask.float()) > 0
+    return n - 1 - int(reach.nonzero().min())
+
+
+def gradient_reach(model: TinyGPT, tokens: torch.Tensor) -> int:
+    """How many positions before the last one change its logits, measured: the positions whose input
+    embedding gets a non-zero gradient from the last position's logits (``tokens (1, n)``)."""
+    seen: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+        out.retain_grad()
+        seen.append(out)
+        return out
+
+    handle = model.embed.register_forward_hook(keep)
+    try:
+        logits, _ = model(tokens)
+        logits[0, -1].sum().backward()
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+    touched = (seen[0].grad[0].abs().sum(dim=-1) > 0).nonzero()
+    return tokens.shape[1] - 1 - int(touched.min())
+
+
+def repeating_period(text: str, tail: int = 120, longest: int = 60) -> int | None:
+    """The smallest ``p <= longest`` such that the last ``tail`` characters repeat with period ``p`` (they equal
+    the ``tail`` characters ``p`` earlier), or None: how greedy decoding's loops are found."""
+    end = text[-tail:]
+    for p in range(1, min(longest, len(text) - tail) + 1):
+        if text[-tail - p : -p] == end:
+            return p
+    return None
+
+
+def words(text: str) -> list[str]:
+    """The runs of letters in ``text``, lower-cased (how the chapter counts real words in a sample)."""
+    return re.findall(r"[a-z]+", text.lower())
 
 
 # ----------------------------------------------------------------------------- a character-level model

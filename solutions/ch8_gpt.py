@@ -102,7 +102,7 @@ def rolling_cache_update(kv_cache: KVCache | None, k_new: torch.Tensor, v_new: t
 
     Returns:
         ``(k, v)``, each ``(batch, n_kv_heads, min(n_past + n_new, window), head_dim)``: the most recent
-        positions, still oldest first. New tensors; the inputs are not modified.
+        positions, still oldest first. The inputs are not modified.
     """
     if kv_cache is not None:
         k_new = torch.cat([kv_cache[0], k_new], dim=-2)

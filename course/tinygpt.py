@@ -258,8 +258,9 @@ def generate(model: TinyGPT, prompt: torch.Tensor, n_new: int, *, temperature: f
              use_cache: bool = True, on_step: Callable[[list[KVCache]], None] | None = None) -> torch.Tensor:
     """``prompt (batch, n)`` followed by ``n_new`` tokens drawn with ``sample_next`` -> ``(batch, n + n_new)``.
 
-    The rules are ``sample_next``'s (``temperature = 0``: greedy decoding). With ``use_cache`` the prompt goes through the model once and
-    every later step feeds only the newest token; without, the whole sequence is fed at every step.
+    The rules are ``sample_next``'s (``temperature = 0``: greedy decoding). With ``use_cache`` the prompt
+    goes through the model once and every later step feeds only the newest token; without, the whole
+    sequence is fed at every step.
     ``on_step(kv_caches)`` is called after every cached step (to measure the caches).
     """
     tokens = prompt

@@ -182,6 +182,10 @@ def probs_cases(rng: np.random.Generator) -> list[Case]:
     ]
 
 
+_GREEDY = ("    if temperature == 0:\n"
+           "        return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)\n")
+_RANKED = "ranked = probs.sort(dim=-1, descending=True).values"
+_CUT = "probs = probs.masked_fill(probs < smallest, 0.0)"
 PROBS_MISTAKES = [
     Mistake(
         "probs-temperature-multiplies", "next_token_probs",
@@ -192,9 +196,7 @@ PROBS_MISTAKES = [
         "probs-greedy-not-special", "next_token_probs",
         "temperature 0 means greedy: return all the probability on the largest logit (dividing by 0 gives "
         "inf and NaN).",
-        replace=(("    if temperature == 0:\n"
-                  "        return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)\n",
-                  ""),),
+        replace=((_GREEDY, ""),),
     ),
     Mistake(
         "probs-top-k-one-more", "next_token_probs",
@@ -207,10 +209,10 @@ PROBS_MISTAKES = [
         "probs-top-k-ties-dropped", "next_token_probs",
         "top-k keeps every logit at least as large as the k-th largest, so tokens tied with it stay; yours "
         "keeps exactly k tokens.",
-        replace=(("        kth = torch.topk(scaled, min(top_k, scaled.shape[-1]), dim=-1).values[..., -1:]  # the k-th largest\n"
-                  "        scaled = scaled.masked_fill(scaled < kth, float(\"-inf\"))\n",
-                  "        keep = torch.topk(scaled, min(top_k, scaled.shape[-1]), dim=-1).indices\n"
-                  "        scaled = torch.full_like(scaled, float(\"-inf\")).scatter(-1, keep, scaled.gather(-1, keep))\n"),),
+        replace=(("kth = torch.topk(scaled, min(top_k, scaled.shape[-1]), dim=-1).values[..., -1:]",
+                  "keep = torch.topk(scaled, min(top_k, scaled.shape[-1]), dim=-1).indices"),
+                 ('scaled = scaled.masked_fill(scaled < kth, float("-inf"))',
+                  'scaled = torch.full_like(scaled, float("-inf")).scatter(-1, keep, scaled.gather(-1, keep))')),
     ),
     Mistake(
         "probs-top-p-drops-crossing", "next_token_probs",
@@ -222,19 +224,17 @@ PROBS_MISTAKES = [
         "probs-top-p-before-temperature", "next_token_probs",
         "apply the temperature first, then top-p on the tempered distribution; yours chooses the nucleus "
         "from the distribution before the temperature.",
-        replace=(("ranked = probs.sort(dim=-1, descending=True).values",
-                  "plain = torch.softmax(logits, dim=-1)\n        ranked = plain.sort(dim=-1, descending=True).values"),
-                 ("probs = probs.masked_fill(probs < smallest, 0.0)", "probs = probs.masked_fill(plain < smallest, 0.0)")),
+        replace=((_RANKED, "plain = torch.softmax(logits, dim=-1)\n"
+                            "        ranked = plain.sort(dim=-1, descending=True).values"),
+                 (_CUT, "probs = probs.masked_fill(plain < smallest, 0.0)")),
     ),
     Mistake(
         "probs-top-p-before-top-k", "next_token_probs",
         "apply top-p to the distribution renormalised after top-k; yours measures top_p on the distribution "
         "before top-k removed any token.",
-        replace=(("ranked = probs.sort(dim=-1, descending=True).values",
-                  "full = torch.softmax(logits / temperature, dim=-1)\n"
-                  "        ranked = full.sort(dim=-1, descending=True).values"),
-                 ("probs = probs.masked_fill(probs < smallest, 0.0)",
-                  "probs = probs.masked_fill(full < smallest, 0.0)")),
+        replace=((_RANKED, "full = torch.softmax(logits / temperature, dim=-1)\n"
+                            "        ranked = full.sort(dim=-1, descending=True).values"),
+                 (_CUT, "probs = probs.masked_fill(full < smallest, 0.0)")),
     ),
     Mistake(
         "probs-top-p-not-renormalised", "next_token_probs",
@@ -293,7 +293,8 @@ SAMPLE_MISTAKES = [
         "sample-softmax-twice", "sample_next",
         "next_token_probs already returns probabilities: draw from them directly (a second softmax flattens "
         "the distribution).",
-        replace=(("rows = probs.reshape(-1, probs.shape[-1])", "rows = torch.softmax(probs, dim=-1).reshape(-1, probs.shape[-1])"),),
+        replace=(("rows = probs.reshape(-1, probs.shape[-1])",
+                  "rows = torch.softmax(probs, dim=-1).reshape(-1, probs.shape[-1])"),),
     ),
     Mistake(
         "sample-keeps-sample-axis", "sample_next",

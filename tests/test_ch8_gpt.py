@@ -353,3 +353,14 @@ def test_before_training_no_head_is_an_induction_head(induction: dict) -> None:
     before = tg.head_scores(induction["two"].initial_model(), induction["eval"])
     assert before["induction"].max() < 0.2
     assert math.isclose(induction["two"].losses["repeat"][0], math.log(64), abs_tol=0.5)
+
+
+def test_induction_benchmark_quick_run_prints_its_table(capsys) -> None:
+    from benchmarks import induction
+
+    rows = induction.main(["--quick"])
+    out = capsys.readouterr().out.splitlines()
+    assert [r.seed for r in rows] == [0, 1] and all(r.seconds > 0 for r in rows)
+    assert all(0 <= r.induction <= 1 and 0 <= r.control_accuracy <= 1 for r in rows)
+    assert out[1].split()[:2] == ["seed", "phase"] and out[-1].endswith("none in one")
+    assert out[-1].startswith(f"{sum(r.induction >= tg.INDUCTION_THRESHOLD > r.control_induction for r in rows)} of 2")

@@ -285,6 +285,26 @@ def cache_nbytes(caches: list[KVCache]) -> int:
 # ----------------------------------------------------------------------------- training
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A model's shape (the fields of :class:`GPTConfig` but the vocabulary) and its training budget."""
+
+    n_layers: int = 2
+    d_model: int = 64
+    n_heads: int = 4
+    n_kv_heads: int = 2
+    d_ff: int = 0
+    window: int | None = None
+    steps: int = 500
+    lr: float = 3e-3
+    seed: int = 0
+
+    def config(self, vocab: int, max_positions: int = 1024) -> GPTConfig:
+        """The model of this budget for a vocabulary of ``vocab`` tokens."""
+        return GPTConfig(vocab, self.d_model, self.n_heads, self.n_kv_heads, self.n_layers, self.d_ff, self.window,
+                         max_positions)
+
+
 @dataclass
 class Trained:
     """A trained model, its loss curves, its initial weights and the seconds training took."""
@@ -381,23 +401,18 @@ def split_losses(logits: torch.Tensor, tokens: torch.Tensor, period: int) -> dic
 
 
 @dataclass(frozen=True)
-class InductionRun:
-    """The chapter's budget for the induction experiment."""
+class InductionRun(Budget):
+    """The chapter's budget for the induction experiment: attention-only, two heads per layer (MHA)."""
 
-    n_layers: int = 2
-    d_model: int = 64
     n_heads: int = 2
     n_kv_heads: int = 2
     steps: int = 600
-    lr: float = 3e-3
-    seed: int = 0
     task: InductionTask = InductionTask()
 
 
 def train_induction(run: InductionRun = InductionRun()) -> Trained:
     """An attention-only model trained on :func:`repeated_tokens` (``"repeat"`` loss recorded per step)."""
-    config = GPTConfig(run.task.vocab, run.d_model, run.n_heads, run.n_kv_heads, run.n_layers, d_ff=0,
-                       max_positions=2 * run.task.max_period)
+    config = run.config(run.task.vocab, max_positions=2 * run.task.max_period)
     data = torch.Generator().manual_seed(run.seed + 1)
     periods = np.random.default_rng(run.seed).integers(run.task.min_period, run.task.max_period + 1, run.steps)
     batches = lambda step: repeated_tokens(run.task, int(periods[step]), run.task.batch, data)  # noqa: E731
@@ -566,20 +581,15 @@ class Chars:
 
 
 @dataclass(frozen=True)
-class CharRun:
-    """The chapter's budget for the character model (GQA-2, a sliding window of ``window`` characters)."""
+class CharRun(Budget):
+    """The chapter's budget for the character model: GQA-2, feed-forward blocks, a sliding window of
+    ``window`` characters, trained on ``batch`` windows of ``context`` characters per step."""
 
-    d_model: int = 64
-    n_heads: int = 4
-    n_kv_heads: int = 2
-    n_layers: int = 2
     d_ff: int = 128
     window: int | None = 16
     context: int = 64
     batch: int = 16
     steps: int = 500
-    lr: float = 3e-3
-    seed: int = 0
 
 
 def train_chars(run: CharRun = CharRun(), text: str | None = None) -> Trained:
@@ -587,8 +597,7 @@ def train_chars(run: CharRun = CharRun(), text: str | None = None) -> Trained:
     text = course_text() if text is None else text
     chars = Chars.of(text)
     data = chars.encode(text)
-    config = GPTConfig(len(chars.alphabet), run.d_model, run.n_heads, run.n_kv_heads, run.n_layers, run.d_ff,
-                       run.window)
+    config = run.config(len(chars.alphabet))
     rng = np.random.default_rng(run.seed)
 
     def batches(step: int) -> torch.Tensor:

@@ -132,15 +132,19 @@ class Attention(nn.Module):
         """The boolean mask of ``n_new`` queries over ``n_keys`` keys (None: the GQA's own causal default)."""
         return None if self.window is None else sliding_window_mask(n_new, n_keys, self.window)
 
-    def forward(self, x: torch.Tensor, start: int = 0, kv_cache: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
-        n_new, n_past = x.shape[1], 0 if kv_cache is None else kv_cache[0].shape[-2]
-        self.gqa.q_proj.start = self.gqa.k_proj.start = start
-        out, (k, v) = self.gqa(x, mask=self.mask(n_new, n_past + n_new), kv_cache=kv_cache)
+    def forward(self, x: torch.Tensor, start: int = 0,
+                kv_cache: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+        n_new = x.shape[1]
+        n_past = 0 if kv_cache is None else kv_cache[0].shape[-2]
+        self.gqa.q_proj.start = self.gqa.k_proj.start = start  # RoPE positions
+        mask = self.mask(n_new, n_past + n_new)  # None: the GQA's causal mask
+        out, (k, v) = self.gqa(x, mask=mask, kv_cache=kv_cache)  # chapter 5
         if self.record:
             self.weights = self._weights(self.gqa.q_proj.last, k)
-        if self.window is not None:
-            return out, rolling_cache_update(kv_cache, k[..., n_past:, :], v[..., n_past:, :], self.window)
-        return out, (k, v)
+        if self.window is None:
+            return out, (k, v)  # the cache grows by n_new positions
+        k_new, v_new = k[..., n_past:, :], v[..., n_past:, :]
+        return out, rolling_cache_update(kv_cache, k_new, v_new, self.window)
 
     def _weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """The weights the GQA used: softmax of the rotated scores under the same mask (it returns none)."""
@@ -168,10 +172,11 @@ class Block(nn.Module):
             self.norm2 = nn.LayerNorm(d_model)
             self.ff1, self.ff2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
 
-    def forward(self, x: torch.Tensor, start: int = 0, kv_cache: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+    def forward(self, x: torch.Tensor, start: int = 0,
+                kv_cache: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
         attended, new_cache = self.attn(self.norm1(x), start, kv_cache)
         x = x + attended
-        if self.d_ff:
+        if self.d_ff:  # not in the attention-only models
             x = x + self.ff2(nn.functional.gelu(self.ff1(self.norm2(x))))
         return x, new_cache
 

@@ -48,6 +48,11 @@ NAMES = (
     "tiled_attention",
     "DecoderLayer",
     "greedy_decode",
+    "sliding_window_mask",
+    "rolling_cache_update",
+    "next_token_probs",
+    "sample_next",
+    "induction_score",
 )
 __all__ = [*NAMES, "SOURCE", "source_of", "triton_flash"]
 

@@ -429,3 +429,69 @@ def greedy_decode(
             logits = model.decode(out[:, :step], memory, memory_mask)[0]
         out[:, step] = torch.argmax(logits[:, -1], dim=-1)
     return out[:, 1:]
+
+
+# ----------------------------------------------------------------------------- chapter 8 (PyTorch)
+
+
+def sliding_window_mask(n_q: int, n_k: int, window: int) -> torch.Tensor:
+    """``(n_q, n_k)`` boolean: query ``i`` (at position ``i + n_k - n_q``) sees the ``window`` keys up to itself.
+
+    The band between two diagonals: ``tril`` keeps keys at or before the query, ``triu`` drops those
+    ``window`` or more positions back.
+    """
+    if min(n_q, n_k) < 0 or window < 1:
+        raise ValueError(f"need n_q, n_k >= 0 and window >= 1, got n_q={n_q}, n_k={n_k}, window={window}")
+    offset = n_k - n_q
+    return torch.ones(n_q, n_k, dtype=torch.bool).tril(offset).triu(offset - window + 1)
+
+
+def rolling_cache_update(kv_cache: KVCache | None, k_new: torch.Tensor, v_new: torch.Tensor,
+                         window: int) -> KVCache:
+    """The cache ``(k, v)`` with the new positions appended, cut to its last ``window`` positions (oldest first)."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    pairs = [(k_new, v_new)] if kv_cache is None else [tuple(kv_cache), (k_new, v_new)]
+    k, v = (torch.cat(parts, dim=2) for parts in zip(*pairs, strict=True))
+    keep = min(window, k.shape[2])
+    return k.narrow(2, k.shape[2] - keep, keep), v.narrow(2, v.shape[2] - keep, keep)
+
+
+def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                     top_p: float | None = None) -> torch.Tensor:
+    """``(..., vocab)``: softmax of ``logits / temperature`` (0: greedy), then top-k (ties kept), then top-p
+    (a token stays while the tokens strictly more probable hold less than ``top_p``), renormalised."""
+    if temperature < 0 or (top_k is not None and top_k < 1) or (top_p is not None and not 0 < top_p <= 1):
+        raise ValueError(f"need temperature >= 0, top_k >= 1, 0 < top_p <= 1; got {temperature}, {top_k}, {top_p}")
+    if temperature == 0:
+        return F.one_hot(torch.argmax(logits, dim=-1), logits.shape[-1]).to(logits.dtype)
+    logits = logits / temperature
+    if top_k is not None:
+        threshold = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values.amin(dim=-1, keepdim=True)
+        logits = torch.where(logits >= threshold, logits, float("-inf"))
+    probs = logits.softmax(dim=-1)
+    if top_p is not None:
+        descending, _ = torch.sort(probs, dim=-1, descending=True)
+        mass_before = torch.cumsum(descending, dim=-1).roll(1, dims=-1)
+        mass_before[..., 0] = 0
+        last_kept = torch.where(mass_before < top_p, descending, float("inf")).amin(dim=-1, keepdim=True)
+        probs = torch.where(probs >= last_kept, probs, 0.0)
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    return probs
+
+
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``(...)`` int64: one ``torch.multinomial`` draw per row of ``next_token_probs(logits, ...)``."""
+    probs = next_token_probs(logits, temperature, top_k, top_p)
+    drawn = torch.multinomial(probs.flatten(0, -2) if probs.ndim > 1 else probs[None], 1, generator=generator)
+    return drawn.view(probs.shape[:-1])
+
+
+def induction_score(weights: torch.Tensor, period: int) -> torch.Tensor:
+    """``(...)``: the mean of ``weights[..., i, i - period + 1]`` over ``i = period ... n - 1`` (a diagonal)."""
+    n = weights.shape[-1]
+    if weights.ndim < 2 or weights.shape[-2] != n or not 1 <= period < n:
+        raise ValueError(f"need weights (..., n, n) and 1 <= period < n, got {_shape(weights)} and period={period}")
+    stripe = torch.diagonal(weights, offset=1 - period, dim1=-2, dim2=-1)  # rows period - 1 ... n - 1
+    return stripe[..., 1:].mean(dim=-1)

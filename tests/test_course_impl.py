@@ -262,6 +262,50 @@ def test_greedy_decode_gives_the_reference_tokens() -> None:
             assert torch.equal(ours, solutions.greedy_decode(model, src, tinyformer.BOS, 9, use_cache=use_cache))
 
 
+# ----------------------------------------------------------------------------- chapter 8
+
+
+def test_sliding_window_masks() -> None:
+    for n_q, n_k, window in ((5, 5, 1), (5, 5, 3), (5, 5, 9), (3, 7, 2), (1, 6, 4), (6, 3, 2), (0, 4, 2)):
+        ours, ref = standins.sliding_window_mask(n_q, n_k, window), solutions.sliding_window_mask(n_q, n_k, window)
+        assert ours.dtype == ref.dtype == torch.bool and torch.equal(ours, ref), (n_q, n_k, window)
+
+
+@pytest.mark.parametrize("window", [1, 3, 6, 20])
+def test_rolling_cache_update(window: int) -> None:
+    g = torch.Generator().manual_seed(window)
+    past = (torch.randn(2, 2, 5, 4, generator=g), torch.randn(2, 2, 5, 4, generator=g))
+    new = (torch.randn(2, 2, 3, 4, generator=g), torch.randn(2, 2, 3, 4, generator=g))
+    for cache in (None, past):
+        ours = standins.rolling_cache_update(cache, *new, window)
+        ref = solutions.rolling_cache_update(cache, *new, window)
+        assert all(torch.equal(a, b) for a, b in zip(ours, ref, strict=True)), (window, cache is None)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_next_token_probs_and_sample_next(dtype) -> None:
+    g = torch.Generator().manual_seed(0)
+    settings = ({}, {"temperature": 0.5}, {"temperature": 0}, {"top_k": 3}, {"top_p": 0.6},
+                {"temperature": 2.0, "top_k": 5, "top_p": 0.5})
+    for vocab in (2, 7, 30):
+        logits = (torch.randn(3, 4, vocab, generator=g) * 3).to(TORCH[dtype])
+        tied = logits.round()  # ties at the top-k and top-p boundaries
+        for kwargs in settings:
+            for x in (logits, tied):
+                assert_pairs_close(standins.next_token_probs(x, **kwargs), solutions.next_token_probs(x, **kwargs),
+                                   dtype, f"next_token_probs {kwargs}")
+            draws = [f(logits, generator=torch.Generator().manual_seed(7), **kwargs)
+                     for f in (standins.sample_next, solutions.sample_next)]
+            assert draws[0].dtype == torch.long and torch.equal(*draws), kwargs
+
+
+def test_induction_score() -> None:
+    weights = torch.softmax(torch.randn(2, 3, 12, 12, dtype=torch.float64), dim=-1)
+    for period in (1, 4, 6, 11):
+        assert_pairs_close(standins.induction_score(weights, period), solutions.induction_score(weights, period),
+                           np.float64, f"period {period}")
+
+
 # ----------------------------------------------------------------------------- dispatch and bad input
 
 
@@ -283,6 +327,11 @@ CASES = {
     "tiled_attention": test_tiled_attention,
     "DecoderLayer": test_decoder_layer_full_and_cached,
     "greedy_decode": test_greedy_decode_gives_the_reference_tokens,
+    "sliding_window_mask": test_sliding_window_masks,
+    "rolling_cache_update": test_rolling_cache_update,
+    "next_token_probs": test_next_token_probs_and_sample_next,
+    "sample_next": test_next_token_probs_and_sample_next,
+    "induction_score": test_induction_score,
 }
 
 
@@ -337,6 +386,9 @@ def test_unknown_names_are_clear_errors() -> None:
          "block_size"),
         (lambda: standins.apply_rope(np.ones((3, 5)), np.arange(3)), "d even"),
         (lambda: standins.sinusoidal_positions(3, 5), "even d"),
+        (lambda: standins.sliding_window_mask(3, 3, 0), "window >= 1"),
+        (lambda: standins.next_token_probs(torch.ones(3), top_p=0.0), "top_p"),
+        (lambda: standins.induction_score(torch.ones(2, 4, 4), 4), "period < n"),
     ],
 )
 def test_stand_ins_reject_bad_input_with_a_clear_message(call: Callable, message: str) -> None:

@@ -45,10 +45,10 @@ def test_every_requirement_is_pinned_and_the_stack_is_right():
     assert norm["nbgrader"].startswith("0.9.")
 
 
-def test_toc_lists_the_seven_chapters_in_order_each_with_its_exercise():
+def test_toc_lists_the_eight_chapters_in_order_each_with_its_exercise():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     entries = [c for part in toc["parts"] for c in part["chapters"] if re.fullmatch(r"book/ch\d_\w+", c["file"])]
-    assert [int(c["file"][len("book/ch")]) for c in entries] == [1, 2, 3, 4, 5, 6, 7]
+    assert [int(c["file"][len("book/ch")]) for c in entries] == [1, 2, 3, 4, 5, 6, 7, 8]
     for c in entries:
         (section,) = c["sections"]
         assert re.fullmatch(rf"grader/release/(ch{c['file'][len('book/ch')]}-[\w-]+)/\1", section["file"]), section

@@ -54,6 +54,16 @@ def call(*args: Any, **kwargs: Any) -> Run:
     return Run("call", args, kwargs)
 
 
+def call_checked(*args: Any, **kwargs: Any) -> Run:
+    """``(f(*args, **kwargs), its dtype, the arguments after the call)``: dtype kept, inputs not modified."""
+    return Run("call_checked", args, kwargs)
+
+
+def sample(logits: Any, seed: int, draws: int, **kwargs: Any) -> Run:
+    """``draws`` calls ``f(logits, generator=g, **kwargs)`` with one ``torch.Generator`` seeded ``seed``."""
+    return Run("sample", (logits, seed, draws), kwargs)
+
+
 def forward(module: ModuleSpec, *args: Any, **kwargs: Any) -> Run:
     """Build the student's class with ``module``'s parameters and call it on ``args``."""
     return Run("forward", (module, *args), kwargs)
@@ -101,4 +111,5 @@ def module(cls: str, *init: Any, seed: int) -> ModuleSpec:
     return ModuleSpec(cls, init, {k: v.detach().clone() for k, v in ref.state_dict().items()})
 
 
-__all__ = ["Case", "Run", "Spec", "call", "convert", "decode_steps", "forward", "gradient", "module", "tensor", "tiles"]
+__all__ = ["Case", "Run", "Spec", "call", "call_checked", "convert", "decode_steps", "forward", "gradient", "module",
+           "sample", "tensor", "tiles"]

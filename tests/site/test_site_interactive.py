@@ -29,6 +29,7 @@ INTERACTIVE_PAGES = {
     "book/ch2_sdpa": 1,  # masks: none / causal / padding / both, hover = query, key, weight
     "book/ch4_multihead": 1,  # attention viewer over the hand-set heads
     "book/ch7_transformer": 1,  # per-layer/per-head cross-attention viewer of the trained model
+    "book/ch8_gpt": 1,  # per-layer/per-head viewer of the trained induction model
 }
 
 
@@ -178,6 +179,38 @@ def test_trained_model_viewer_menu_switches_layers_and_heads(browser, site_url: 
     assert len({s["heatmaps"][0] for s in shown}) == len(shown), "every entry draws its own heatmap"
     for label, state in zip(labels, shown, strict=True):
         assert label in state["title"], (label, state["title"])
+
+
+# ----------------------------------------------------------------------------- chapter 8: the induction model
+
+
+def test_induction_model_viewer_shows_the_trained_heads(browser, site_url: str) -> None:
+    """Chapter 8's viewer: the 2 x 2 heads of the trained two-layer model on one sequence of period 12; the
+    induction head's hover reads the weight the page's model computes from the repeat to the token after
+    the earlier copy."""
+    from course import tinygpt
+
+    two = tinygpt.trained_induction(2)  # the page's model: same seed and budget
+    evaluation = tinygpt.eval_batch(period=12)
+    sequence = evaluation[:1]
+    weights = tinygpt.attention_weights(two.model, sequence)[:, 0].numpy()  # (layers, heads, n, n)
+    _, (layer, head) = tinygpt.named_heads(tinygpt.head_scores(two.model, evaluation))
+    tokens, n, i = sequence[0].tolist(), sequence.shape[1], 17
+    shown = []
+    with open_figures(browser, f"{site_url}book/ch8_gpt.html") as fp:
+        labels = fp.figure(0).evaluate("gd => gd.layout.updatemenus[0].buttons.map(b => b.label)")
+        for label in labels:
+            fp.click_button(0, label)
+            shown.append(fp.state(0))
+        fp.click_button(0, f"layer {layer}, head {head}")
+        hover = fp.hover_cell(0, i, i - 12 + 1, (n, n))
+    assert fp.problems == [] and fp.outside == [], fp.problems + fp.outside
+    assert labels == [f"layer {l}, head {h}" for l in range(2) for h in range(2)], labels
+    assert len({s["heatmaps"][0] for s in shown}) == len(shown), "every entry draws its own heatmap"
+    for label, state in zip(labels, shown, strict=True):
+        assert label in state["title"] and "induction score" in state["title"], (label, state["title"])
+    want = f"query {i}: {tokens[i]} key {i - 11}: {tokens[i - 11]} weight {weights[layer, head, i, i - 11]:.3f}"
+    assert hover == want and weights[layer, head, i, i - 11] > 0.5, (hover, want)
 
 
 # ----------------------------------------------------------------------------- broken on purpose

@@ -28,8 +28,10 @@ changes no id, and an equivalence record whose mutant no longer exists is report
 
 **Left out on purpose** (each would only add mutants equivalent on every input the contract allows):
 docstrings, annotations (never evaluated), ``device=`` arguments (the checks run on the CPU), the
-argument order of ``transpose``/``swapaxes`` and of commutative calls (``max``, ``min``,
-``np.maximum``, ``torch.maximum``), and string constants.
+message of a raised exception (only its type is compared), the argument order of
+``transpose``/``swapaxes`` and of commutative calls (``max``, ``min``, ``np.maximum``,
+``np.result_type``, ``torch.broadcast_shapes``), a lower slice bound of 0 (``x[0:]`` is ``x[:]``), and
+string constants.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ AXIS_KEYWORDS = ("axis", "dim", "axes", "dims")
 #: Keyword arguments never mutated (see the module docstring).
 IGNORED_KEYWORDS = ("device",)
 #: Calls whose positional arguments are never swapped (the order does not matter).
-ORDERLESS_CALLS = ("transpose", "swapaxes", "max", "min", "maximum", "minimum", "logical_and", "logical_or")
+ORDERLESS_CALLS = ("transpose", "swapaxes", "max", "min", "maximum", "minimum", "logical_and", "logical_or",
+                   "result_type", "promote_types", "broadcast_shapes")
 #: Names of modules: calls on them are library functions, not methods of a value.
 MODULE_NAMES = ("np", "numpy", "torch", "math", "nn", "F")
 #: A finite stand-in for an infinite constant.
@@ -158,8 +161,14 @@ def _is_infinite(node: ast.AST) -> bool:
         return _call_name(node.value) in ("finfo", "iinfo")
     return (
         isinstance(node, ast.Call) and _call_name(node) == "float" and len(node.args) == 1
-        and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).strip("+-").lower() in ("inf", "infinity")
+        and isinstance(node.args[0], ast.Constant)
+        and str(node.args[0].value).strip("+-").lower() in ("inf", "infinity")
     )
+
+
+def _plus(node: ast.AST, delta: int) -> ast.BinOp:
+    """``node + 1`` or ``node - 1``."""
+    return ast.BinOp(left=copy.deepcopy(node), op=ast.Add() if delta > 0 else ast.Sub(), right=ast.Constant(1))
 
 
 def _infinity_sign(node: ast.AST) -> int:
@@ -209,6 +218,10 @@ class _Function:
                 return
             if isinstance(node, ast.AnnAssign):
                 skip.add(id(node.annotation))
+            if isinstance(node, ast.Raise) and node.exc is not None:  # only the exception's type is compared
+                skip.add(id(node.exc))
+            if isinstance(node, ast.Call):
+                skip.update(id(k.value) for k in node.keywords if k.arg in IGNORED_KEYWORDS)
             yield node
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
@@ -256,12 +269,15 @@ class _Function:
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Invert, ast.Not)):
             if not _is_infinite(node.operand):
                 sign = {ast.USub: "-", ast.Invert: "~", ast.Not: "not"}[type(node.op)]
-                yield _Site(node, f"({_unparse(node.operand)})", "unary-dropped", f"{sign}{_short(_unparse(node.operand), 30)}")
+                operand = _unparse(node.operand)
+                yield _Site(node, f"({operand})", "unary-dropped", f"{sign}{_short(operand, 30)}")
+        finite = None
         if _is_infinite(node) and not self._negated(node):
-            yield _Site(node, _literal(_infinity_sign(node) * LARGE), "inf", f"{_short(_unparse(node), 30)}->{_infinity_sign(node) * LARGE:g}")
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and _is_infinite(node.operand):
-            yield _Site(node, _literal(-_infinity_sign(node.operand) * LARGE), "inf",
-                        f"{_short(_unparse(node), 30)}->{-_infinity_sign(node.operand) * LARGE:g}")
+            finite = _infinity_sign(node) * LARGE
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and _is_infinite(node.operand):
+            finite = -_infinity_sign(node.operand) * LARGE
+        if finite is not None:
+            yield _Site(node, _literal(finite), "inf", f"{_short(_unparse(node), 30)}->{finite:g}")
 
         if isinstance(node, ast.Call):
             yield from self.call_sites(node)
@@ -288,7 +304,8 @@ class _Function:
         if isinstance(node, (ast.If, ast.IfExp, ast.While)) and not isinstance(node.test, ast.Compare):
             test = node.test
             yield _Site(test, f"(not {_unparse(test)})", "condition-negated", _short(_unparse(test), 30))
-        if isinstance(node, ast.stmt) and not isinstance(node, (ast.Return, ast.Pass)) and not self._is_super_init(node):
+        droppable = not isinstance(node, (ast.Return, ast.Pass, ast.Raise)) and not self._is_super_init(node)
+        if isinstance(node, ast.stmt) and droppable:
             yield _Site(node, "", "statement-dropped", _short(_unparse(node).splitlines()[0], 40))
 
     def _negated(self, node: ast.AST) -> bool:
@@ -322,11 +339,12 @@ class _Function:
             if kw.arg is None or kw.arg in IGNORED_KEYWORDS:
                 continue
             rest = [k for k in call.keywords if k is not kw]
-            yield _Site(call, _unparse(_with(call, keywords=rest)), "keyword-dropped", f"{kw.arg}={_short(_unparse(kw.value), 24)}")
+            said = f"{kw.arg}={_short(_unparse(kw.value), 24)}"
+            yield _Site(call, _unparse(_with(call, keywords=rest)), "keyword-dropped", said)
             if kw.arg in AXIS_KEYWORDS and _number(kw.value) is None:
                 new_kw = ast.keyword(arg=kw.arg, value=ast.Constant(-1))
                 keywords = [new_kw if k is kw else k for k in call.keywords]
-                yield _Site(call, _unparse(_with(call, keywords=keywords)), "axis", f"{kw.arg}={_short(_unparse(kw.value), 20)}->-1")
+                yield _Site(call, _unparse(_with(call, keywords=keywords)), "axis", f"{said}->-1")
         # two positional arguments swapped
         if name not in ORDERLESS_CALLS:
             for i in range(len(call.args) - 1):
@@ -344,8 +362,9 @@ class _Function:
             yield _Site(call, _unparse(_with(call, func=new_func)), "function-swap", f"{name}->{to}")
         # the call left out: x.method(...) -> x; lib.f(x, ...) -> x
         receiver = func.value if isinstance(func, ast.Attribute) else None
-        is_method = receiver is not None and not (isinstance(receiver, ast.Name) and receiver.id in MODULE_NAMES + ("self",))
-        if is_method and not (isinstance(receiver, ast.Name) and receiver.id[:1].isupper()):
+        named = receiver.id if isinstance(receiver, ast.Name) else ""
+        is_method = receiver is not None and named not in (*MODULE_NAMES, "self") and not named[:1].isupper()
+        if is_method:
             yield _Site(call, f"({_unparse(receiver)})", "call-dropped", f".{name}(...)")
         elif call.args and not isinstance(call.args[0], ast.Starred) and name not in ("range", "float", "int", "len"):
             yield _Site(call, f"({_unparse(call.args[0])})", "call-dropped", f"{name}(...)")
@@ -353,7 +372,7 @@ class _Function:
         offset = self._offset_argument(call, name)
         if offset is not None and _number(offset) is None:
             for delta in (1, -1):
-                new = ast.BinOp(left=copy.deepcopy(offset), op=ast.Add() if delta > 0 else ast.Sub(), right=ast.Constant(1))
+                new = _plus(offset, delta)
                 yield _Site(offset, f"({_unparse(new)})", "offset", f"{_short(_unparse(offset), 24)}{delta:+d}")
 
     @staticmethod
@@ -372,12 +391,13 @@ class _Function:
     def slice_sites(self, node: ast.Slice) -> Iterator[_Site]:
         for part in ("lower", "upper", "step"):
             bound = getattr(node, part)
-            if bound is None:
+            if bound is None or (part == "lower" and _number(bound) == 0):  # x[0:] is x[:]
                 continue
-            yield _Site(node, _unparse(_with(node, **{part: None})), "slice-bound", f"drop {part} {_short(_unparse(bound), 20)}")
+            said = _short(_unparse(bound), 20)
+            yield _Site(node, _unparse(_with(node, **{part: None})), "slice-bound", f"drop {part} {said}")
             if _number(bound) is None and part != "step":
                 for delta in (1, -1):
-                    moved = ast.BinOp(left=copy.deepcopy(bound), op=ast.Add() if delta > 0 else ast.Sub(), right=ast.Constant(1))
+                    moved = _plus(bound, delta)
                     yield _Site(node, _unparse(_with(node, **{part: moved})), "slice-bound",
                                 f"{part} {_short(_unparse(bound), 20)}{delta:+d}")
 

@@ -74,15 +74,10 @@ def _outcome(impl: Any, namespace: dict, case: Case, timeout: float) -> Outcome:
         warnings.simplefilter("ignore")
         try:
             with _deadline(timeout):
-                (status, value), = probe.run_cases(impl, namespace, [run], watch_library=False)[0]
+                (status, value, modified), = probe.run_cases(impl, namespace, [run], watch_library=False)[0]
         except MutantTimeout as err:
-            status, value = "error", err
-    if status == "ok":
-        try:
-            return Outcome(value=plain_value(value))
-        except Exception as err:  # noqa: BLE001 - a value the transport cannot carry: an error, as in a kernel
-            value = err
-    return Outcome(error_type=type(value).__name__, error_message=str(value)[:300])
+            status, value, modified = "error", err, []
+    return checker.outcome(status, value, modified)
 
 
 @dataclass

@@ -74,9 +74,9 @@ def tiles(Q: Any, K: Any, V: Any, block_size: int) -> Run:
     return Run("tiles", (Q, K, V, block_size))
 
 
-def gradient(recipe: str, params: tuple, query: np.ndarray) -> Run:
-    """``f(g, query)`` for a function ``g`` given by a recipe of :func:`grader.engine.probe._recipe`."""
-    return Run("gradient", (recipe, params, query))
+def gradient(recipe: str, params: tuple, query: np.ndarray, **kwargs: Any) -> Run:
+    """``f(g, query, **kwargs)`` for a function ``g`` given by a recipe of :func:`grader.engine.probe._recipe`."""
+    return Run("gradient", (recipe, params, query), kwargs)
 
 
 # ---- inputs -----------------------------------------------------------------------------------------

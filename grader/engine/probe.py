@@ -340,13 +340,15 @@ def _recipe(name, params):
         return soft
     if name == "sum_of_squares":
         return lambda q: np.array([np.sum(q**2)])
+    if name == "sum_of_cubes":
+        return lambda q: np.array([np.sum(q**3)])
     raise ValueError(f"unknown recipe {name!r}")
 
 
 @runner
-def gradient(impl, namespace, recipe, params, query):
-    """``impl(f, query)`` for the function ``f`` named by ``recipe``."""
-    return impl(_recipe(recipe, params), query)
+def gradient(impl, namespace, recipe, params, query, **kwargs):
+    """``impl(f, query, **kwargs)`` for the function ``f`` named by ``recipe``."""
+    return impl(_recipe(recipe, params), query, **kwargs)
 
 
 def _refuse_library_modules(module) -> None:

@@ -69,6 +69,11 @@ def convert(source: ModuleSpec, *args: Any) -> Run:
     return Run("convert", (source, *args))
 
 
+def traced(model: ModuleSpec, *args: Any) -> Run:
+    """``(f(model, *args), the number of tokens of each call of model.decode)``."""
+    return Run("traced", (model, *args))
+
+
 def tiles(Q: Any, K: Any, V: Any, block_size: int) -> Run:
     """``f(Q, K, V, block_size=...)`` watched for any score block larger than a tile."""
     return Run("tiles", (Q, K, V, block_size))
@@ -101,4 +106,5 @@ def module(cls: str, *init: Any, seed: int) -> ModuleSpec:
     return ModuleSpec(cls, init, {k: v.detach().clone() for k, v in ref.state_dict().items()})
 
 
-__all__ = ["Case", "Run", "Spec", "call", "convert", "decode_steps", "forward", "gradient", "module", "tensor", "tiles"]
+__all__ = ["Case", "Run", "Spec", "call", "convert", "decode_steps", "forward", "gradient", "module", "tensor", "tiles",
+           "traced"]

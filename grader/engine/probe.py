@@ -300,6 +300,26 @@ def convert(impl, namespace, source, *args):
 
 
 @runner
+def traced(impl, namespace, source, *args):
+    """``(impl(model, *args), tokens per call)``: the model built from ``source``, with every call of its
+    ``decode`` noted by the number of token positions it was given (how a decoding loop uses a cache)."""
+    import torch
+
+    model = source.build(namespace)
+    calls = []
+    decode = model.decode
+
+    def watched(tokens, *rest, **kwargs):
+        calls.append(int(tokens.shape[-1]))
+        return decode(tokens, *rest, **kwargs)
+
+    model.decode = watched
+    with torch.no_grad():
+        out = impl(model, *args)
+    return out, tuple(calls)
+
+
+@runner
 def tiles(impl, namespace, Q, K, V, block_size):
     """Whether ``impl(Q, K, V, block_size=...)`` never makes a square block of scores larger than a tile.
 

@@ -49,6 +49,23 @@ def course_secrets(count: int, label: str = "mutation") -> list[bytes]:
 
 
 @contextmanager
+def _one_thread() -> Iterator[None]:
+    """PyTorch on one thread while mutants run: their tensors are tiny, and threads only contend."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
     """Raise :class:`MutantTimeout` in the code below after ``seconds`` (main thread only)."""
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
@@ -180,6 +197,18 @@ def score_function(
     select: Callable[[Mutant], bool] | None = None,
 ) -> FunctionScore:
     """Run every mutant of ``name`` (or those ``select`` keeps) on the hidden cases of ``secrets``."""
+    with _one_thread():
+        return _score(exercise, name, secrets, name_mistakes, timeout, select)
+
+
+def _score(
+    exercise: Exercise,
+    name: str,
+    secrets: Sequence[bytes],
+    name_mistakes: bool,
+    timeout: float,
+    select: Callable[[Mutant], bool] | None,
+) -> FunctionScore:
     judge = _Judge(exercise, name, secrets, timeout)
     records = {k: v for k, v in equivalent_mutants(exercise).items() if function_of_id(k) == name}
     all_mutants = mutants(exercise.reference(name), name)

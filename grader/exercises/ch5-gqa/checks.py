@@ -123,10 +123,11 @@ GQA_MISTAKES = [
         "gqa-bias-ignored", "GroupedQueryAttention.__init__",
         "with bias=True every projection has a bias: pass the `bias` argument on to each nn.Linear (yours "
         "builds them without biases whatever `bias` says).",
-        replace=tuple((f"self.{p}_proj = nn.Linear({a}, bias=bias)", f"self.{p}_proj = nn.Linear({a}, bias=False)")
-                      for p, a in (("q", "d_model, n_heads * self.head_dim"), ("k", "d_model, n_kv_heads * self.head_dim"),
-                                   ("v", "d_model, n_kv_heads * self.head_dim"),
-                                   ("out", "n_heads * self.head_dim, d_model"))),
+        replace=tuple(
+            (f"self.{p}_proj = nn.Linear({a}, bias=bias)", f"self.{p}_proj = nn.Linear({a}, bias=False)")
+            for p, a in (("q", "d_model, n_heads * self.head_dim"), ("k", "d_model, n_kv_heads * self.head_dim"),
+                         ("v", "d_model, n_kv_heads * self.head_dim"), ("out", "n_heads * self.head_dim, d_model"))
+        ),
     ),
     Mistake(
         "gqa-mask-combined", "GroupedQueryAttention.forward",

@@ -96,7 +96,7 @@ MISTAKES += [
         "inside a tile, block the future keys with -inf, not a large negative number: a query that sees no key "
         "of the tile then gets uniform weights over blocked keys instead of none (and no key at all must give "
         "an output of 0).",
-        replace=(("s = s.masked_fill(cols > rows + offset, -math.inf)", "s = s.masked_fill(cols > rows + offset, -1e9)"),),
+        replace=(("masked_fill(cols > rows + offset, -math.inf)", "masked_fill(cols > rows + offset, -1e9)"),),
     ),
     Mistake(
         "tiled-causal-top-left", "tiled_attention",

@@ -22,13 +22,15 @@ def softmax_cases(rng: np.random.Generator) -> list[Case]:
     blocked[0, 1] = blocked[2, :2] = -np.inf
     blocked[-1] = -np.inf
     negative = -np.abs(rng.normal(size=(3, cols))) * 1e4 - 1e4
+    large = rng.normal(size=(3, cols)) * 1e4
+    large[:, 0] = np.abs(large[:, 0]) + 1e4  # every row has a logit of 1e4 or more: np.exp overflows in each
     return [
         Case("a 2-D array, axis=-1", call(rng.normal(size=(rows, cols + 2)))),
         Case("a square 2-D array, axis=-1", call(rng.normal(size=(rows, rows)))),
         Case("a 3-D array, axis=1", call(rng.normal(size=(2, rows, 3)), axis=1)),
         Case("a 2-D array, axis=0", call(rng.normal(size=(rows, 3)), axis=0)),
         Case("a vector", call(rng.normal(size=cols))),
-        Case("logits as large as 1e4", call(rng.normal(size=(3, cols)) * 1e4)),
+        Case("logits as large as 1e4", call(large)),
         Case("logits that are all negative, -1e4 and below", call(negative)),
         Case("some -inf entries and a row that is -inf everywhere", call(blocked)),
         Case("float32 input", call(rng.normal(size=(3, cols)).astype(np.float32))),
@@ -156,10 +158,9 @@ def sdpa_cases(rng: np.random.Generator) -> list[Case]:
     fully blocked sequence, scores of both signs as large as 1e4, scores that are all negative (down to
     -1e4) under a mask, and float32."""
     n = rng.normal
-    n_q, n_k = (int(v) for v in rng.choice(np.arange(3, 9), size=2, replace=False))  # n_q != n_k
-    d_k, d_v = (int(v) for v in rng.choice(np.arange(2, 8), size=2, replace=False))  # d_k != d_v
+    n_q, n_k, d_k, d_v = (int(v) for v in rng.choice(np.arange(2, 10), size=4, replace=False))  # all different
     Qb, Kb, Vb = n(size=(2, 3, n_q, d_k)), n(size=(2, 3, n_k, d_k)), n(size=(2, 3, n_k, d_v))
-    lengths = np.array([int(rng.integers(1, n_k)), 0])
+    lengths = np.array([int(rng.integers(1, n_k)), 0])  # n_k >= 2
     pad = (np.arange(n_k)[None, :] < lengths[:, None])[:, None, None, :]  # (2, 1, 1, n_k)
     causal = np.tril(np.ones((n_q, n_q), dtype=bool))
     X = n(size=(n_q, 8))

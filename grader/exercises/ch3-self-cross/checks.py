@@ -24,10 +24,12 @@ def self_attention_cases(rng: np.random.Generator) -> list[Case]:
     """d_k != d_v != d_model in every secret; batches, causal=True, large scores, scores that are all
     negative (down to -1e4) with causal=True, float32."""
     n = rng.normal
-    d_model = int(rng.integers(8, 11))  # wider than d_k, d_v and every sequence length (4 ... 7)
+    d_model = int(rng.integers(8, 11))  # wider than d_k, d_v and every sequence length
     d_k, d_v = _qk_widths(rng)
     W = (n(size=(d_model, d_k)), n(size=(d_model, d_k)), n(size=(d_model, d_v)))
-    X2, X3 = n(size=(int(rng.integers(4, 7)), d_model)), n(size=(2, int(rng.integers(5, 8)), d_model))
+    lengths = [v for v in range(3, 8) if v not in (d_k, d_v)]  # no length equals a width: n apart from d_k
+    n2, n3 = (int(v) for v in rng.choice(lengths, size=2))
+    X2, X3 = n(size=(n2, d_model)), n(size=(2, n3, d_model))
     # positive X and W_q, negative W_k: every query is positive and every key negative, so every score < 0
     Xp, Wq, Wk = np.abs(X3) + 0.1, np.abs(W[0]) + 0.1, -np.abs(W[1]) - 0.1
     Xp = Xp * np.sqrt(1e4 * np.sqrt(d_k) / np.abs((Xp @ Wq) @ np.swapaxes(Xp @ Wk, -1, -2)).min())
@@ -94,7 +96,8 @@ def cross_attention_cases(rng: np.random.Generator) -> list[Case]:
     masks, one hiding a whole sequence; scores all negative (down to -1e4) under a mask; float32."""
     n = rng.normal
     d_k, d_v = _qk_widths(rng)
-    n_q, n_k = int(rng.integers(2, 5)), int(rng.integers(6, 9))
+    n_q = int(rng.choice([v for v in range(2, 6) if v not in (d_k, d_v)]))  # no length equals a width
+    n_k = int(rng.choice([v for v in range(6, 10) if v not in (d_k, d_v)]))
     Ws = (n(size=(6, d_k)), n(size=(6, d_k)), n(size=(6, d_v)))
     Wd = (n(size=(6, d_k)), n(size=(5, d_k)), n(size=(5, d_v)))  # encoder width 5 != decoder width 6
     Xq, Xkv, Xkv5 = n(size=(2, n_q, 6)), n(size=(2, n_k, 6)), n(size=(2, n_k, 5))

@@ -166,6 +166,18 @@ def _is_infinite(node: ast.AST) -> bool:
     )
 
 
+def _neighbours_swapped(items: list[ast.expr]) -> Iterator[tuple[ast.expr, ast.expr, list[ast.expr]]]:
+    """Each pair of neighbours ``(a, b)`` of ``items`` and the list with the two swapped (not starred or
+    identical ones)."""
+    for i in range(len(items) - 1):
+        a, b = items[i], items[i + 1]
+        if isinstance(a, ast.Starred) or isinstance(b, ast.Starred) or _unparse(a) == _unparse(b):
+            continue
+        swapped = list(items)
+        swapped[i], swapped[i + 1] = b, a
+        yield a, b, swapped
+
+
 def _plus(node: ast.AST, delta: int) -> ast.BinOp:
     """``node + 1`` or ``node - 1``."""
     return ast.BinOp(left=copy.deepcopy(node), op=ast.Add() if delta > 0 else ast.Sub(), right=ast.Constant(1))
@@ -281,13 +293,8 @@ class _Function:
 
         if isinstance(node, ast.Call):
             yield from self.call_sites(node)
-        if isinstance(node, (ast.Tuple, ast.List)) and isinstance(node.ctx, ast.Load) and len(node.elts) >= 2:
-            for i in range(len(node.elts) - 1):
-                a, b = node.elts[i], node.elts[i + 1]
-                if isinstance(a, ast.Starred) or isinstance(b, ast.Starred) or _unparse(a) == _unparse(b):
-                    continue
-                elts = list(node.elts)
-                elts[i], elts[i + 1] = b, a
+        if isinstance(node, (ast.Tuple, ast.List)) and isinstance(node.ctx, ast.Load):
+            for a, b, elts in _neighbours_swapped(node.elts):
                 yield _Site(node, _unparse(_with(node, elts=elts)), "elements-swapped",
                             f"{_short(_unparse(a), 20)}<->{_short(_unparse(b), 20)}")
         if isinstance(node, ast.Slice):
@@ -347,12 +354,7 @@ class _Function:
                 yield _Site(call, _unparse(_with(call, keywords=keywords)), "axis", f"{said}->-1")
         # two positional arguments swapped
         if name not in ORDERLESS_CALLS:
-            for i in range(len(call.args) - 1):
-                a, b = call.args[i], call.args[i + 1]
-                if isinstance(a, ast.Starred) or isinstance(b, ast.Starred) or _unparse(a) == _unparse(b):
-                    continue
-                args = list(call.args)
-                args[i], args[i + 1] = b, a
+            for a, b, args in _neighbours_swapped(call.args):
                 yield _Site(call, _unparse(_with(call, args=args)), "args-swapped",
                             f"{name}({_short(_unparse(a), 16)}<->{_short(_unparse(b), 16)})")
         # a function a student confuses with this one

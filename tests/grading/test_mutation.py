@@ -4,7 +4,7 @@ The fast CI run: every mutant of every graded function (``grader/engine/mutants.
 of the fixed secrets of ``scripts/mutation_score.py`` (which runs 10 to 50 of them and prints the
 table). A mutant that keeps full marks must be killed by a new or wider hidden case, be a known
 mistake, or be recorded with its reason in ``EQUIVALENT_MUTANTS`` of its exercise's ``checks.py``
-(CONTRIBUTING.md, "Record an equivalent mutant"). The other tests check the tool itself: ids stay the
+(CONTRIBUTING.md, "Check the hidden cases"). The other tests check the tool itself: ids stay the
 same from run to run, every operator family shows up, and a survivor or a stale record fails.
 """
 

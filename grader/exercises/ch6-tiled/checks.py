@@ -88,9 +88,6 @@ MISTAKES = [
             return torch.softmax(scores, dim=-1).nan_to_num(0.0) @ V
         ''',
     ),
-]
-
-MISTAKES += [
     Mistake(
         "tiled-large-negative-mask", "tiled_attention",
         "inside a tile, block the future keys with -inf, not a large negative number: a query that sees no key "

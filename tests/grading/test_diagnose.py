@@ -286,3 +286,17 @@ def test_a_module_with_other_parameters_is_told_which_ones() -> None:
     assert "do not match the contract" in problem and "it has no out_proj.weight, q_proj.weight" in problem
     assert "k_proj.weight has another shape" in problem
     assert "loading the expected parameters" not in problem
+
+
+def test_what_the_kernel_says_it_changed_or_missed_is_read_as_names_only() -> None:
+    """The kernel's extra fields are hostile too: only small positions and identifiers pass."""
+    from grader.engine import transport
+
+    ok = transport._outcome({"ok": 1, "modified": [0, "kv_cache"]}, [])
+    assert ok.modified == (0, "kv_cache")
+    for forged in (["x = 1"], [10**6], [True], "Q", [[0]], list(range(40))):
+        with pytest.raises(transport.BadResult):
+            transport._outcome({"ok": 1, "modified": forged}, [])
+    err = transport._outcome({"error": {"type": "NameError", "message": "m", "name": "0.1234 secret"}}, [])
+    assert err.error_name is None
+    assert transport._outcome({"error": {"type": "NameError", "name": "sofmax"}}, []).error_name == "sofmax"

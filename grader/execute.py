@@ -397,9 +397,10 @@ class TrustedExecute(Execute):
     async def _run_checks(self, exercise: registry.Exercise, secret: bytes, reports: dict) -> None:
         sources = [c.source for c in self.nb.cells if c.cell_type == "code" and not is_grade(c) and not is_locked(c)]
         static = refusals.library_attention_in(sources, exercise.points)
+        names = checker.identifiers(sources)  # what a message may quote of the student's own names
         done: list[str] = []
         for n, name in enumerate(exercise.check_order):
-            pending = checker.prepare(exercise, name, secret, done, static)
+            pending = checker.prepare(exercise, name, secret, done, static, names)
             if pending.decided:
                 result = None
             elif self._budget.left() <= 0:

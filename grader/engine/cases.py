@@ -79,14 +79,19 @@ def convert(source: ModuleSpec, *args: Any) -> Run:
     return Run("convert", (source, *args))
 
 
+def traced(model: ModuleSpec, *args: Any) -> Run:
+    """``(f(model, *args), the number of tokens of each call of model.decode)``."""
+    return Run("traced", (model, *args))
+
+
 def tiles(Q: Any, K: Any, V: Any, block_size: int) -> Run:
     """``f(Q, K, V, block_size=...)`` watched for any score block larger than a tile."""
     return Run("tiles", (Q, K, V, block_size))
 
 
-def gradient(recipe: str, params: tuple, query: np.ndarray) -> Run:
-    """``f(g, query)`` for a function ``g`` given by a recipe of :func:`grader.engine.probe._recipe`."""
-    return Run("gradient", (recipe, params, query))
+def gradient(recipe: str, params: tuple, query: np.ndarray, **kwargs: Any) -> Run:
+    """``f(g, query, **kwargs)`` for a function ``g`` given by a recipe of :func:`grader.engine.probe._recipe`."""
+    return Run("gradient", (recipe, params, query), kwargs)
 
 
 # ---- inputs -----------------------------------------------------------------------------------------
@@ -112,4 +117,4 @@ def module(cls: str, *init: Any, seed: int) -> ModuleSpec:
 
 
 __all__ = ["Case", "Run", "Spec", "call", "call_checked", "convert", "decode_steps", "forward", "gradient", "module",
-           "sample", "tensor", "tiles"]
+           "sample", "tensor", "tiles", "traced"]

@@ -83,13 +83,19 @@ def local_outcomes(impl: Any, namespace: dict[str, Any], cases: list[Case]) -> l
     """Run ``impl`` on the cases here in the grader (reference and mistakes are trusted code)."""
     runs = [(c.run.runner, copy.deepcopy(c.run.args), copy.deepcopy(c.run.kwargs)) for c in cases]
     results, _ = probe.run_cases(impl, namespace, runs, watch_library=False)
-    out = []
-    for status, value in results:
-        if status == "ok":
-            out.append(Outcome(value=plain_value(value)))
-        else:
-            out.append(Outcome(error_type=type(value).__name__, error_message=_first_line(value)))
-    return out
+    return [outcome(status, value, modified) for status, value, modified in results]
+
+
+def outcome(status: str, value: Any, modified: Sequence = ()) -> Outcome:
+    """One result of :func:`grader.engine.probe.run_cases` on trusted code, in the plain form compared."""
+    if status == "ok":
+        try:
+            return Outcome(value=plain_value(value), modified=tuple(modified))
+        except Exception as err:  # noqa: BLE001 - a value the transport cannot carry is an error, as in a kernel
+            value = err
+    name = getattr(value, "name", None) if isinstance(value, NameError) else None
+    return Outcome(error_type=type(value).__name__, error_message=_first_line(value),
+                   error_name=name if isinstance(name, str) else None)
 
 
 def _first_line(err: BaseException) -> str:
@@ -106,6 +112,7 @@ class Pending:
     job: dict
     runs: list
     decided: Report | None = None  # set when no kernel run is needed (a static refusal)
+    source_names: frozenset[str] | None = None  # identifiers of the submitted code (None: not known)
 
 
 def prepare(
@@ -114,15 +121,44 @@ def prepare(
     secret: bytes,
     checked: Sequence[str] = (),
     static_refusals: dict[str, str] | None = None,
+    source_names: frozenset[str] | None = None,
 ) -> Pending:
-    """The hidden cases of ``name`` and the kernel job that runs them (with earlier references as helpers)."""
+    """The hidden cases of ``name`` and the kernel job that runs them (with earlier references as helpers).
+
+    ``source_names`` (:func:`identifiers` of the submitted code cells), when given, bounds what a message
+    may quote: a ``NameError``'s missing name is shown only if the submitted code itself spells it.
+    """
     library = (static_refusals or {}).get(name)
     if library:
         refusal = Report(name, refusals.refusal_message(name, library), mistake="library-attention")
         return Pending(name, [], {}, [], decided=refusal)
     cases = hidden_cases(exercise, name, secret)
     runs = [(c.run.runner, c.run.args, c.run.kwargs) for c in cases]
-    return Pending(name, cases, kernel_job(exercise, name, checked), runs)
+    return Pending(name, cases, kernel_job(exercise, name, checked), runs, source_names=source_names)
+
+
+def identifiers(sources: Sequence[str]) -> frozenset[str]:
+    """Every name the code cells ``sources`` spell (parsed, never run; cells that do not parse add none)."""
+    import ast
+
+    found: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                found.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                found.add(node.attr)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.add(node.name)
+            elif isinstance(node, ast.arg):
+                found.add(node.arg)
+            elif isinstance(node, ast.alias):
+                found.add((node.asname or node.name).split(".")[0])
+    return frozenset(found)
 
 
 def judge(exercise: Exercise, pending: Pending, result: KernelResult | NoAnswer) -> Report:
@@ -158,8 +194,45 @@ def judge(exercise: Exercise, pending: Pending, result: KernelResult | NoAnswer)
     if mistake is not None:
         # The message names the mistake in words; its id stays in the verdict's metadata (reports count by it).
         return Report(name, f"{name} looks wrong:\n{wrap(mistake.message)}", mistake.id, whats)
-    i = failing[0]
-    return Report(name, wrap(describe(name, spec, cases[i], got[i], want[i])), None, whats)
+    i = min(failing, key=lambda j: _first_to_tell(got[j], want[j]))
+    words = describe(name, spec, cases[i], got[i], want[i], argument_names(exercise, name, cases[i]),
+                     pending.source_names)
+    return Report(name, wrap(words), None, whats)
+
+
+def _first_to_tell(got: Outcome, want: Outcome) -> int:
+    """Which failing case the message describes: a missing name, then a parameter mismatch, then an input
+    changed in place (each the cause of what follows it), then the first one."""
+    if got.error_type == "NameError":
+        return 0
+    if got.error_type == "ParameterMismatch":
+        return 1
+    if set(got.modified) - set(want.modified):
+        return 2
+    return 3
+
+
+def argument_names(exercise: Exercise, name: str, case: Case) -> dict:
+    """``{position or keyword: parameter name}`` of the arguments ``case`` passes (from the reference's
+    signature, which is public: the contract's names)."""
+    import inspect
+
+    obj = exercise.reference(name)
+    runner = case.run.runner
+    try:
+        if runner in ("forward", "decode_steps"):
+            params = list(inspect.signature(inspect.unwrap(obj.forward)).parameters)[1:]  # type: ignore[attr-defined]
+            names = {i + 1: p for i, p in enumerate(params)}
+        elif runner == "gradient":
+            params = list(inspect.signature(inspect.unwrap(obj)).parameters)
+            names = {2: params[1]} if len(params) > 1 else {}
+        else:
+            params = list(inspect.signature(inspect.unwrap(obj)).parameters)
+            names = dict(enumerate(params))
+    except (TypeError, ValueError, AttributeError):
+        return {}
+    names.update({p: p for p in params})
+    return names
 
 
 def check(
@@ -222,13 +295,77 @@ KNOWN_ERRORS = frozenset({
 
 def _error_words(o: Outcome) -> str:
     """The error's type, if it is a well-known one (the kernel's own text is never shown)."""
-    if o.error_type == "ParameterMismatch":
-        return ("an error loading the expected parameters (use nn.Linear layers named q_proj, k_proj, v_proj, "
-                "out_proj, with the shapes the contract gives)")
     return o.error_type if o.error_type in KNOWN_ERRORS else "an exception"
 
 
-def describe(name: str, spec: Spec, case: Case, got: Outcome, want: Outcome) -> str:
+def _module_of(case: Case) -> probe.ModuleSpec | None:
+    return next((a for a in case.run.args if isinstance(a, probe.ModuleSpec)), None)
+
+
+def _parameter_problem(name: str, case: Case, got: Outcome) -> str:
+    """Words for a :class:`~grader.engine.probe.ParameterMismatch`: the expected parameters the student's
+    module lacks or has in another shape. Only names of the expected parameters are quoted (the kernel's
+    text is read for them and nothing else)."""
+    spec = _module_of(case)
+    expected = sorted(spec.state) if spec is not None else []
+    cls = spec.cls if spec is not None else name
+    text = got.error_message
+    missing_part, _, shape_part = text.partition("; shape:")
+    if text.startswith("shape:"):
+        missing_part, shape_part = "", text[len("shape:"):]
+
+    def listed(part: str) -> list[str]:
+        said = {w.strip() for w in part.replace("missing:", "").split(",")}
+        return [k for k in expected if k in said]
+
+    missing, misshapen = listed(missing_part), listed(shape_part)
+    words = [f"the parameters of your {cls} do not match the contract"]
+    if missing:
+        words.append(f"it has no {', '.join(missing)}")
+        if all(k.endswith(".bias") for k in missing):
+            words.append("the layer was asked for biases (bias=True): pass `bias` on to every nn.Linear")
+    if misshapen:
+        words.append(f"{', '.join(misshapen)} {'has' if len(misshapen) == 1 else 'have'} another shape than the "
+                     "contract gives (nn.Linear(in_features, out_features) stores its weight as (out, in))")
+    if not missing and not misshapen:
+        words.append(f"use the layers and names the contract gives ({', '.join(expected[:6])}"
+                     f"{', ...' if len(expected) > 6 else ''})")
+    return "; ".join(words)
+
+
+def _name_error(got: Outcome, source_names: frozenset[str] | None) -> str | None:
+    """The missing name of a NameError, if it is an identifier the submitted code itself spells."""
+    missing = got.error_name
+    if missing is None or not (missing.isascii() and missing.isidentifier()) or len(missing) > 60:
+        return None
+    if source_names is not None and missing not in source_names:
+        return None
+    return missing
+
+
+def describe(
+    name: str,
+    spec: Spec,
+    case: Case,
+    got: Outcome,
+    want: Outcome,
+    arguments: dict | None = None,
+    source_names: frozenset[str] | None = None,
+) -> str:
+    """Words for how the answer to ``case`` differs; ``arguments`` names the case's arguments."""
+    if got.error_type == "NameError":
+        missing = _name_error(got, source_names)
+        if missing:
+            return (f"{name} uses the name `{missing}`, which is not defined when it runs (a typo, a variable of "
+                    "another cell or function, or a cell that was not run?).")
+    if got.error_type == "ParameterMismatch":
+        return f"{name}: {_parameter_problem(name, case, got)}."
+    changed = [a for a in got.modified if a not in want.modified]
+    if changed:
+        names = [f"`{(arguments or {}).get(a, a)}`" if (arguments or {}).get(a) else "one of its arguments"
+                 for a in changed]
+        return (f"{name} changes its input {', '.join(dict.fromkeys(names))} in place (with {case.what}): the "
+                "caller's arrays must be left as they were. Compute into new arrays (x = x - m, not x -= m).")
     if got.failed:
         hint = " (run your function on a similar input to see the message)"
         if want.failed:

@@ -69,6 +69,8 @@ def difference(got: Any, want: Any, spec: Spec, label: str = "the result") -> st
         return None if np.array_equal(got, want) else f"{label} has wrong entries"
     if not np.issubdtype(got.dtype, np.number):
         return f"{label} should hold numbers"
+    if want.dtype.kind in "fc" and got.dtype.kind in "fc" and got.dtype != want.dtype:
+        return f"{label} should keep the dtype {want.dtype.name}, got another floating-point dtype"
     with np.errstate(all="ignore"):
         if np.isnan(got).any() and not np.isnan(want).any():
             return f"{label} contains NaN"
@@ -104,7 +106,10 @@ def kind(x: Any) -> str:
 
 
 def same(a: Outcome, b: Outcome, spec: Spec) -> bool:
-    """Whether two outcomes agree: the same error type (not "not implemented"), or close values."""
+    """Whether two outcomes agree: the same error type (not "not implemented"), or close values, and the
+    same arguments changed in place (none, for the reference)."""
+    if set(a.modified) != set(b.modified):
+        return False
     if a.failed or b.failed:
         return a.failed and b.failed and a.error_type == b.error_type and a.error_type != "NotImplementedError"
     return difference(a.value, b.value, spec) is None

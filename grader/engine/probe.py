@@ -19,7 +19,9 @@ folder. Nodes: JSON ``null``/booleans/numbers/strings as themselves; ``{"t": "tu
 ``a<k>.npy``); ``{"t": "npscalar", "i": k}``; ``{"t": "tensor", "i": k, "dtype": "float32"}``;
 ``{"t": "module", "class": name, "init": [...], "state": {...}}`` (inputs only: a module to build in
 the kernel); ``{"t": "other", "type": name}`` (a value that is not plain data); per case, a result is
-``{"ok": value}`` or ``{"error": {"type": name, "message": text}}``.
+``{"ok": value}`` or ``{"error": {"type": name, "message": text}}`` (plus ``"name"``, the missing name of a
+``NameError``), with ``"modified": [argument, ...]`` when the call changed some of its array or tensor
+arguments in place (a position, or a keyword's name).
 """
 
 from __future__ import annotations
@@ -140,7 +142,59 @@ class OtherValue:
 
 def error_entry(err: BaseException) -> dict:
     lines = str(err).strip().splitlines()
-    return {"error": {"type": type(err).__name__, "message": (lines[0] if lines else "")[:MAX_TEXT]}}
+    entry = {"type": type(err).__name__, "message": (lines[0] if lines else "")[:MAX_TEXT]}
+    if isinstance(err, NameError) and isinstance(getattr(err, "name", None), str):
+        entry["name"] = err.name[:MAX_TEXT]
+    return {"error": entry}
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs changed in place: a snapshot of every array or tensor argument before the call
+# --------------------------------------------------------------------------------------------------
+
+
+def _array_leaves(value, depth: int = 0):
+    torch = _torch()
+    if isinstance(value, np.ndarray) or (torch is not None and isinstance(value, torch.Tensor)):
+        yield value
+    elif isinstance(value, (tuple, list)) and depth < 4:
+        for item in value:
+            yield from _array_leaves(item, depth + 1)
+
+
+def _as_numpy(leaf):
+    if isinstance(leaf, np.ndarray):
+        return leaf.copy()
+    data = leaf.detach().cpu()
+    return (data.float() if data.is_floating_point() and data.element_size() < 4 else data).numpy().copy()
+
+
+def snapshot(args: tuple, kwargs: dict) -> list:
+    """``(argument, array or tensor, copy of its values)`` for every array or tensor among the arguments."""
+    taken = []
+    for label, value in [*enumerate(args), *kwargs.items()]:
+        for leaf in _array_leaves(value):
+            try:
+                taken.append((label, leaf, _as_numpy(leaf)))
+            except Exception:  # noqa: BLE001 - a tensor NumPy cannot hold: not watched
+                pass
+    return taken
+
+
+def changed(taken: list) -> list:
+    """The arguments (positions, keyword names) whose arrays or tensors no longer hold their values."""
+    found = []
+    for label, leaf, before in taken:
+        try:
+            now = _as_numpy(leaf)
+            same = now.shape == before.shape and (
+                np.array_equal(now, before, equal_nan=True) if now.dtype.kind in "fc" else np.array_equal(now, before)
+            )
+        except Exception:  # noqa: BLE001 - something that cannot be read back changed
+            same = False
+        if not same and label not in found:
+            found.append(label)
+    return found
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,21 +214,30 @@ class ParameterMismatch(Exception):
 
 
 def load_state(module, state: dict, cls: str):
+    """``module`` with the parameters ``state`` loaded; its own extra parameters are allowed.
+
+    A state of float64 tensors makes a float64 module (converted before loading, so nothing is rounded).
+    Missing or misshapen parameters raise :class:`ParameterMismatch` whose message lists their names
+    (``missing: a, b; shape: c``), which the grader reads back and keeps only where they are names of
+    the expected parameters.
+    """
     import torch
 
-    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in state.items())
-    problem = None
-    try:  # extra parameters of the student's own are allowed; missing or misshapen ones are not
-        lacking = module.load_state_dict({k: torch.as_tensor(v).clone() for k, v in state.items()}, strict=False)[1]
-        if lacking:  # expected parameters the student's module does not have
-            problem = "missing " + ", ".join(lacking)
-    except Exception as err:  # noqa: BLE001 - any mismatch is the student's to fix
-        problem = type(err).__name__
-    if problem:
-        raise ParameterMismatch(
-            f"the parameters of your {cls} do not match the expected ones ({shapes}); use nn.Linear "
-            f"layers named q_proj, k_proj, v_proj, out_proj ({problem})"
-        )
+    try:
+        floating = {v.dtype for v in state.values() if torch.is_tensor(v) and v.is_floating_point()}
+        if floating == {torch.float64}:
+            module = module.double()
+        own = module.state_dict()
+    except Exception:  # noqa: BLE001 - not a module at all
+        raise ParameterMismatch("missing: " + ", ".join(state)) from None
+    missing = [k for k in state if k not in own]
+    misshapen = [k for k in state if k in own and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or misshapen:
+        raise ParameterMismatch(f"missing: {', '.join(missing)}; shape: {', '.join(misshapen)}")
+    try:
+        module.load_state_dict({k: torch.as_tensor(v).clone() for k, v in state.items()}, strict=False)
+    except Exception:  # noqa: BLE001 - e.g. a parameter of another dtype that cannot take the values
+        raise ParameterMismatch("shape: " + ", ".join(state)) from None
     return module
 
 
@@ -239,16 +302,43 @@ def decode_steps(impl, namespace, module, x):
 
 @runner
 def convert(impl, namespace, source, *args):
-    """``impl(built source module, *args)`` -> the returned module's parameters, by name."""
+    """``impl(built source module, *args)`` -> the returned module's parameters, by name.
+
+    A change of the source module's own parameters (converting it in place) counts as changing
+    argument 0 in place.
+    """
     import torch
 
     mha = source.build(namespace)
+    before = snapshot(tuple(mha.state_dict().values()), {})
     with torch.no_grad():
         out = impl(mha, *args)
+    if changed(before):
+        MODIFIED.append(0)
     state = getattr(out, "state_dict", None)
     if state is None:
         return out
     return {k: v.detach().clone() for k, v in sorted(state().items())}
+
+
+@runner
+def traced(impl, namespace, source, *args):
+    """``(impl(model, *args), tokens per call)``: the model built from ``source``, with every call of its
+    ``decode`` noted by the number of token positions it was given (how a decoding loop uses a cache)."""
+    import torch
+
+    model = source.build(namespace)
+    calls = []
+    decode = model.decode
+
+    def watched(tokens, *rest, **kwargs):
+        calls.append(int(tokens.shape[-1]))
+        return decode(tokens, *rest, **kwargs)
+
+    model.decode = watched
+    with torch.no_grad():
+        out = impl(model, *args)
+    return out, tuple(calls)
 
 
 @runner
@@ -292,13 +382,15 @@ def _recipe(name, params):
         return soft
     if name == "sum_of_squares":
         return lambda q: np.array([np.sum(q**2)])
+    if name == "sum_of_cubes":
+        return lambda q: np.array([np.sum(q**3)])
     raise ValueError(f"unknown recipe {name!r}")
 
 
 @runner
-def gradient(impl, namespace, recipe, params, query):
-    """``impl(f, query)`` for the function ``f`` named by ``recipe``."""
-    return impl(_recipe(recipe, params), query)
+def gradient(impl, namespace, recipe, params, query, **kwargs):
+    """``impl(f, query, **kwargs)`` for the function ``f`` named by ``recipe``."""
+    return impl(_recipe(recipe, params), query, **kwargs)
 
 
 def _refuse_library_modules(module) -> None:
@@ -358,21 +450,29 @@ class _OpWatch:
             self.mode.__exit__(*exc)
 
 
+#: Arguments a runner saw changed in place that a snapshot of the call's arguments cannot see.
+MODIFIED: list = []
+
+
 def run_cases(impl, namespace: dict, cases: list, watch_library: bool = True) -> tuple[list, list]:
     """``(results, library attention seen)``: each case is ``(runner name, args, kwargs)`` of decoded
-    values. ``watch_library=False`` for trusted code (the grader's own reference and mistakes)."""
+    values, each result ``(status, value, arguments changed in place)``. ``watch_library=False`` for
+    trusted code (the grader's own reference and mistakes)."""
     results, seen = [], set()
     for runner_name, args, kwargs in cases:
         watch = _OpWatch() if watch_library else _NoWatch()
+        taken = snapshot(args, kwargs)
+        del MODIFIED[:]
         try:
             with np.errstate(all="ignore"), watch:
                 value = RUNNERS[runner_name](impl, namespace, *args, **kwargs)
-            results.append(("ok", value))
+            modified = [*MODIFIED, *(a for a in changed(taken) if a not in MODIFIED)]
+            results.append(("ok", value, modified))
         except LibraryAttention as err:
             seen.add(str(err))
-            results.append(("error", err))
+            results.append(("error", err, []))
         except Exception as err:  # noqa: BLE001 - any error of the student's code is a result
-            results.append(("error", err))
+            results.append(("error", err, []))
         seen |= watch.seen
     return results, sorted(seen)
 
@@ -431,11 +531,11 @@ def run(job_dir: str, out_dir: str, namespace: dict) -> None:
             _restore(namespace, saved)
         out_arrays: list = []
         entries = []
-        for status, value in results:
-            if status == "ok":
-                entries.append({"ok": encode(value, out_arrays)})
-            else:
-                entries.append(error_entry(value))
+        for status, value, modified in results:
+            entry = {"ok": encode(value, out_arrays)} if status == "ok" else error_entry(value)
+            if modified:
+                entry["modified"] = modified
+            entries.append(entry)
         result.update(cases=entries, forbidden=seen, arrays=len(out_arrays))
         for i, array in enumerate(out_arrays):
             np.save(os.path.join(out_dir, f"a{i}.npy"), array, allow_pickle=False)

@@ -127,6 +127,8 @@ class Outcome:
     value: Any = None
     error_type: str | None = None
     error_message: str = ""
+    error_name: str | None = None  # the missing name of a NameError: an identifier, checked when read
+    modified: tuple = ()  # the arguments the call changed in place (positions, keyword names)
 
     @property
     def failed(self) -> bool:
@@ -181,17 +183,45 @@ def read_result(folder: Path, expected_cases: int, function: str) -> KernelResul
         os.close(dir_fd)
 
 
+MAX_NAME = 60
+
+
+def identifier(value: Any) -> str | None:
+    """``value`` if it is a plain Python identifier of at most ``MAX_NAME`` characters, else None."""
+    if isinstance(value, str) and len(value) <= MAX_NAME and value.isascii() and value.isidentifier():
+        return value
+    return None
+
+
+def _modified(entry: dict) -> tuple:
+    """The arguments reported changed in place: small non-negative ints or identifiers, nothing else."""
+    found = entry.get("modified", [])
+    if not isinstance(found, list) or len(found) > 32:
+        raise BadResult("the answer is not in the grader's format")
+    labels = []
+    for label in found:
+        if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < 64:
+            labels.append(label)
+        elif identifier(label) is not None:
+            labels.append(label)
+        else:
+            raise BadResult("the answer is not in the grader's format")
+    return tuple(labels)
+
+
 def _outcome(entry: Any, arrays: list[np.ndarray]) -> Outcome:
     if not isinstance(entry, dict):
         raise BadResult("the answer is not in the grader's format")
+    modified = _modified(entry)
     if "error" in entry:
         err = entry["error"]
         if not isinstance(err, dict):
             raise BadResult("the answer is not in the grader's format")
-        return Outcome(error_type=str(err.get("type", "Error"))[:80], error_message=str(err.get("message", ""))[:300])
+        return Outcome(error_type=str(err.get("type", "Error"))[:80], error_message=str(err.get("message", ""))[:300],
+                       error_name=identifier(err.get("name")), modified=modified)
     if "ok" not in entry:
         raise BadResult("the answer is not in the grader's format")
-    return Outcome(value=plain_tree(entry["ok"], arrays))
+    return Outcome(value=plain_tree(entry["ok"], arrays), modified=modified)
 
 
 def plain_tree(tree: Any, arrays: list[np.ndarray]) -> Any:

@@ -225,3 +225,78 @@ def test_processes_creating_the_secret_at_once_all_read_the_same_whole_secret(tm
             secrets = list(pool.map(_secret_of, [str(folder)] * 8))
             assert len(set(secrets)) == 1 and len(secrets[0]) == 64
             assert sorted(p.name for p in folder.iterdir()) == [".grading-secret"]  # no draft left behind
+
+
+def test_a_name_error_names_the_missing_name_and_nothing_else_the_kernel_wrote() -> None:
+    ns = namespace("ch2-sdpa")
+    exec("def softmax(x, axis=-1):\n    return sofmax(x, axis)\n", ns)
+    problem = check("ch2-sdpa", "softmax", ns).problem
+    assert "uses the name `sofmax`, which is not defined" in problem
+    # A forged NameError: a "name" that is not an identifier, or one the submitted code never spells, is not shown.
+    exec("def softmax(x, axis=-1):\n    raise NameError('x', name=f'{x.ravel()[0]:.6f}')\n", ns)
+    problem = check("ch2-sdpa", "softmax", ns).problem
+    assert "raised NameError" in problem and "`" not in problem
+    exec("def softmax(x, axis=-1):\n    raise NameError('x', name='v' + str(x.size))\n", ns)
+    ex = registry.exercise("ch2-sdpa")
+    pending = checker.prepare(ex, "softmax", SECRET, source_names=frozenset({"softmax", "NameError"}))
+    report = checker.judge(ex, pending, local_answer(ns)(pending.job, pending.runs))
+    assert "raised NameError" in report.problem and "`v" not in report.problem
+    assert checker.identifiers(["def f(x):\n    return sofmax(x)\n", "not python ("]) >= {"f", "x", "sofmax"}
+
+
+def test_an_input_changed_in_place_is_named() -> None:
+    ns = namespace("ch2-sdpa")
+    exec(
+        "def scaled_dot_product_attention(Q, K, V, mask=None):\n"
+        "    Q /= math.sqrt(Q.shape[-1])\n"
+        "    scores = Q @ np.swapaxes(K, -1, -2)\n"
+        "    if mask is not None:\n"
+        "        scores = np.where(mask, scores, -np.inf)\n"
+        "    weights = softmax(scores)\n"
+        "    return weights @ V, weights\n",
+        ns,
+    )
+    report = check("ch2-sdpa", "scaled_dot_product_attention", ns)
+    assert report.mistake is None and "changes its input `Q` in place" in report.problem, report.problem
+
+
+def test_a_result_of_another_dtype_is_named() -> None:
+    import numpy as np
+
+    ns = namespace("ch2-sdpa")
+    reference = ns["softmax"]
+    ns["softmax"] = lambda x, axis=-1: reference(np.asarray(x, dtype=np.float64), axis)
+    problem = check("ch2-sdpa", "softmax", ns).problem
+    assert "should keep the dtype float32" in problem and "float32 input" in problem
+
+
+def test_a_module_with_other_parameters_is_told_which_ones() -> None:
+    ns = namespace("ch5-gqa")
+    exec(
+        "class GroupedQueryAttention(nn.Module):\n"
+        "    def __init__(self, d_model, n_heads, n_kv_heads, bias=False):\n"
+        "        super().__init__()\n"
+        "        self.wq = nn.Linear(d_model, d_model, bias=bias)\n"
+        "        self.k_proj = nn.Linear(d_model, d_model, bias=bias)\n"
+        "    def forward(self, x, mask=None, kv_cache=None):\n"
+        "        return x, None\n",
+        ns,
+    )
+    problem = " ".join(check("ch5-gqa", "GroupedQueryAttention", ns).problem.split())
+    assert "do not match the contract" in problem and "it has no out_proj.weight, q_proj.weight" in problem
+    assert "k_proj.weight has another shape" in problem
+    assert "loading the expected parameters" not in problem
+
+
+def test_what_the_kernel_says_it_changed_or_missed_is_read_as_names_only() -> None:
+    """The kernel's extra fields are hostile too: only small positions and identifiers pass."""
+    from grader.engine import transport
+
+    ok = transport._outcome({"ok": 1, "modified": [0, "kv_cache"]}, [])
+    assert ok.modified == (0, "kv_cache")
+    for forged in (["x = 1"], [10**6], [True], "Q", [[0]], list(range(40))):
+        with pytest.raises(transport.BadResult):
+            transport._outcome({"ok": 1, "modified": forged}, [])
+    err = transport._outcome({"error": {"type": "NameError", "message": "m", "name": "0.1234 secret"}}, [])
+    assert err.error_name is None
+    assert transport._outcome({"error": {"type": "NameError", "name": "sofmax"}}, []).error_name == "sofmax"

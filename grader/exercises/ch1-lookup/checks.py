@@ -15,12 +15,18 @@ from grader.engine.mistakes import Mistake
 
 
 def hard_lookup_cases(rng: np.random.Generator) -> list[Case]:
-    n, d, d_v = (int(v) for v in rng.integers(4, 8, size=3))
+    """Keys of width d and values of another width d_v; one query that several keys equal (the first of
+    them, not at position 0, is the answer); a key that agrees with a query in one coordinate only."""
+    n, d = int(rng.integers(5, 9)), int(rng.integers(3, 6))
+    d_v = d + int(rng.integers(1, 4))  # values wider than keys: returning a key has the wrong shape
     keys = rng.integers(-5, 6, size=(n, d)).astype(float)
     keys[:, 0] = rng.permutation(n)  # distinct keys
     values = rng.normal(size=(n, d_v))
     shared = keys.copy()
     shared[1, 0], shared[1, 1:] = shared[n - 2, 0], shared[n - 2, 1:] + 1  # agrees with key n-2 in one coordinate
+    repeated = keys.copy()
+    several = np.sort(rng.choice(np.arange(1, n), size=3, replace=False))  # three equal keys, none the first
+    repeated[several] = keys[several[0]]
     floats = rng.normal(size=(n - 1, d_v))
     i = int(rng.integers(1, n - 1))
     return [
@@ -30,7 +36,11 @@ def hard_lookup_cases(rng: np.random.Generator) -> list[Case]:
             "a key that agrees with the query in one coordinate but not in the others",
             call(shared[n - 2].copy(), shared, values),
         ),
+        Case("a query that several keys equal (the first of them counts)",
+             call(repeated[several[0]].copy(), repeated, values)),
         Case("real-valued keys and values of another width", call(floats[2].copy(), floats, values[: n - 1, :2])),
+        Case("float32 keys and values", call(keys[i].astype(np.float32), keys.astype(np.float32),
+                                            values.astype(np.float32))),
         Case("a query that equals no key (it must raise KeyError)", call(keys[i] + 0.5, keys, values)),
     ]
 
@@ -56,24 +66,39 @@ HARD_MISTAKES = [
         "agrees with the query in a single coordinate (np.any).",
         replace=(("np.all(keys == query, axis=-1)", "np.any(keys == query, axis=-1)"),),
     ),
+    Mistake(
+        "hard-last-match", "hard_lookup",
+        "when several keys equal the query, return the value of the FIRST of them (as a dict keeps one "
+        "entry per key, the lookup takes the first match); yours returns the last one.",
+        replace=(("return values[matches[0]]", "return values[matches[-1]]"),),
+    ),
 ]
 
 # ---- soft_lookup -------------------------------------------------------------------------------------
 
 
 def soft_lookup_cases(rng: np.random.Generator) -> list[Case]:
-    n, d, d_v = (int(v) for v in rng.integers(4, 8, size=3))
+    """Values of another width than the keys; scores of +1e4, and scores that are all negative down to
+    -1e4 and below (a softmax shifted by anything but the largest score under- or overflows there)."""
+    n, d = (int(v) for v in rng.integers(4, 8, size=2))
+    d_v = d + int(rng.integers(1, 4))
     keys, values, query = rng.normal(size=(n, d)), rng.normal(size=(n, d_v)), rng.normal(size=d)
     scores = keys @ query
     if scores.max() <= 0:  # make the largest score positive, so that scaling it up overflows np.exp
         query, scores = -query, -scores
     big_q = query * (1e4 / scores.max())  # the largest score is exactly +1e4 (np.exp overflows past ~709)
+    below = -np.abs(rng.normal(size=(n, d))) - 0.1  # with a positive query every score is negative
+    up = np.abs(rng.normal(size=d)) + 0.1
+    low_q = up * (1e4 / -(below @ up).max())  # every score <= -1e4: the largest one is exactly -1e4
+    f32 = [a.astype(np.float32) for a in (query, keys, values)]
     return [
         Case("temperature 1", call(query, keys, values)),
         Case("temperature 0.25 (sharper weights)", call(query, keys, values, temperature=0.25)),
         Case("temperature 4 (flatter weights)", call(query, keys, values, temperature=4.0)),
         Case("scores as large as 1e4", call(big_q, keys, values)),
+        Case("scores that are all negative, down to -1e4 and below", call(low_q, below, values)),
         Case("a tiny temperature (1e-4)", call(query, keys, values, temperature=1e-4)),
+        Case("float32 inputs", call(*f32, temperature=0.5)),
     ]
 
 
@@ -101,6 +126,12 @@ SOFT_MISTAKES = [
         "(the 1/sqrt(d_k) scale comes in chapter 2).",
         replace=(("keys @ query / temperature", "keys @ query / temperature / np.sqrt(query.shape[-1])"),),
     ),
+    Mistake(
+        "soft-shift-by-abs-max", "soft_lookup",
+        "subtract the largest score itself before np.exp, not its absolute value: when every score is "
+        "negative (say -1e4), scores - abs(max) are all around -2e4, np.exp gives 0 everywhere and 0 / 0 is NaN.",
+        replace=(("np.exp(scores - scores.max())", "np.exp(scores - np.abs(scores.max()))"),),
+    ),
 ]
 
 # ---- numerical_gradient ------------------------------------------------------------------------------
@@ -114,15 +145,23 @@ def _soft_jacobian(query: np.ndarray, keys: np.ndarray, values: np.ndarray, t: f
 
 
 def gradient_cases(rng: np.random.Generator) -> list[Case]:
+    """Known Jacobians: a linear map (also at an integer query: its steps must not be rounded to 0), a
+    soft lookup, one output; and a cubic with a large eps = 0.1, where the central difference is
+    3 q**2 + eps**2, so a function that ignores its eps argument answers 3 q**2 instead."""
     d, d_v = (int(v) for v in rng.integers(3, 6, size=2))
     A, b = rng.normal(size=(d_v, d)), rng.normal(size=d_v)
     keys, values, query = rng.normal(size=(5, d)), rng.normal(size=(5, 2)), rng.normal(size=d)
-    q1 = rng.normal(size=d)
+    q1, q3 = rng.normal(size=d), rng.normal(size=d)
+    whole = rng.integers(-3, 4, size=d)
+    eps = 0.1
     return [
         Case("a linear function f(q) = A q + b", gradient("linear", (A, b), query), expected=A),
+        Case("a linear function at a query of integers", gradient("linear", (A, b), whole), expected=A),
         Case("a soft lookup", gradient("soft", (keys, values, 0.7), query),
              expected=_soft_jacobian(query, keys, values, 0.7)),
         Case("f(q) = [sum(q**2)] (one output)", gradient("sum_of_squares", (), q1), expected=2 * q1[None, :]),
+        Case("f(q) = [sum(q**3)] with eps=0.1", gradient("sum_of_cubes", (), q3, eps=eps),
+             expected=(3 * q3**2 + eps**2)[None, :]),
     ]
 
 
@@ -144,5 +183,13 @@ SPECS = {
     "hard_lookup": Spec(hard_lookup_cases),
     "soft_lookup": Spec(soft_lookup_cases, items=("output", "weights")),
     "numerical_gradient": Spec(gradient_cases, reference=False, rtol=1e-4, atol=1e-5),
+}
+
+#: Mutants of the references (``scripts/mutation_score.py``) that no hidden case can tell from them, and why.
+EQUIVALENT_MUTANTS = {
+    "numerical_gradient:number@L1:1e-06->-1e-06":
+        "a negative step gives the same central difference: (f(q - e) - f(q + e)) / (-2 e)",
+    "numerical_gradient:number@L1:1e-06->2e-06":
+        "the default step only changes the rounding error, far below the tolerance (eps=0.1 is checked apart)",
 }
 MISTAKES = HARD_MISTAKES + SOFT_MISTAKES + GRADIENT_MISTAKES

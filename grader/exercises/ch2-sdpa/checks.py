@@ -15,17 +15,23 @@ from grader.engine.mistakes import Mistake
 
 
 def softmax_cases(rng: np.random.Generator) -> list[Case]:
-    rows, cols = rng.integers(3, 7, size=2)
+    """Several axes and shapes, logits of both signs as large as 1e4, logits that are all negative down to
+    -1e4 and below (a shift by anything but the maximum under- or overflows), -inf entries, float32."""
+    rows, cols = (int(v) for v in rng.integers(3, 7, size=2))
     blocked = rng.normal(size=(rows, cols))
     blocked[0, 1] = blocked[2, :2] = -np.inf
     blocked[-1] = -np.inf
+    negative = -np.abs(rng.normal(size=(3, cols))) * 1e4 - 1e4
+    large = rng.normal(size=(3, cols)) * 1e4
+    large[:, 0] = np.abs(large[:, 0]) + 1e4  # every row has a logit of 1e4 or more: np.exp overflows in each
     return [
         Case("a 2-D array, axis=-1", call(rng.normal(size=(rows, cols + 2)))),
         Case("a square 2-D array, axis=-1", call(rng.normal(size=(rows, rows)))),
         Case("a 3-D array, axis=1", call(rng.normal(size=(2, rows, 3)), axis=1)),
         Case("a 2-D array, axis=0", call(rng.normal(size=(rows, 3)), axis=0)),
         Case("a vector", call(rng.normal(size=cols))),
-        Case("logits as large as 1e4", call(rng.normal(size=(3, cols)) * 1e4)),
+        Case("logits as large as 1e4", call(large)),
+        Case("logits that are all negative, -1e4 and below", call(negative)),
         Case("some -inf entries and a row that is -inf everywhere", call(blocked)),
         Case("float32 input", call(rng.normal(size=(3, cols)).astype(np.float32))),
     ]
@@ -62,6 +68,18 @@ SOFTMAX_MISTAKES = [
             e = np.exp(x - x.max(axis=axis, keepdims=True))
             return e / e.sum(axis=axis, keepdims=True)
         ''',
+    ),
+    Mistake(
+        "softmax-shift-by-abs-max", "softmax",
+        "subtract the maximum itself, not its absolute value: when every logit is negative (say -1e4), "
+        "x - abs(max) is around -2e4, np.exp gives 0 everywhere and the row cannot be normalised.",
+        replace=(("e = np.exp(x - peak)", "e = np.exp(x - np.abs(peak))"),),
+    ),
+    Mistake(
+        "softmax-in-place", "softmax",
+        "your softmax changes its input: `x -= ...` (or `x[...] = ...`) writes into the caller's array. "
+        "Compute into a new array: e = np.exp(x - peak).",
+        replace=(("e = np.exp(x - peak)", "x -= peak\n    e = np.exp(x)"),),
     ),
 ]
 
@@ -136,19 +154,25 @@ PADDING_MISTAKES = [
 
 
 def sdpa_cases(rng: np.random.Generator) -> list[Case]:
+    """Batch dims with n_q != n_k and d_k != d_v in every secret; a causal mask, a padding mask with a
+    fully blocked sequence, scores of both signs as large as 1e4, scores that are all negative (down to
+    -1e4) under a mask, and float32."""
     n = rng.normal
-    n_q, n_k, d_k, d_v = (int(v) for v in rng.integers(3, 8, size=4))
+    n_q, n_k, d_k, d_v = (int(v) for v in rng.choice(np.arange(2, 10), size=4, replace=False))  # all different
     Qb, Kb, Vb = n(size=(2, 3, n_q, d_k)), n(size=(2, 3, n_k, d_k)), n(size=(2, 3, n_k, d_v))
-    lengths = np.array([int(rng.integers(1, n_k)), 0])
+    lengths = np.array([int(rng.integers(1, n_k)), 0])  # n_k >= 2
     pad = (np.arange(n_k)[None, :] < lengths[:, None])[:, None, None, :]  # (2, 1, 1, n_k)
     causal = np.tril(np.ones((n_q, n_q), dtype=bool))
     X = n(size=(n_q, 8))
+    up, down = np.abs(n(size=(2, 3, n_q, d_k))) + 0.1, -np.abs(n(size=(2, 3, n_k, d_k))) - 0.1
+    low = up * (1e4 / np.abs(up @ np.swapaxes(down, -1, -2)).min())  # every score <= -1e4 / sqrt(d_k)
     return [
-        Case("2-D inputs without a mask", call(n(size=(n_q, d_k)), n(size=(n_k, d_k)), n(size=(n_k, 2)))),
+        Case("2-D inputs without a mask", call(n(size=(n_q, d_k)), n(size=(n_k, d_k)), n(size=(n_k, d_v)))),
         Case("batch dimensions (2, 3) with n_q != n_k and d_v != d_k", call(Qb, Kb, Vb)),
         Case("self-attention with a causal mask", call(X, X.copy(), n(size=(n_q, 3)), causal)),
         Case("a padding mask with a fully blocked sequence", call(Qb, Kb, Vb, pad)),
         Case("scores as large as 1e4", call(n(size=(4, 4)) * 100, n(size=(4, 4)) * 100, n(size=(4, 3)))),
+        Case("scores that are all negative, down to -1e4, with a padding mask", call(low, down, Vb, pad)),
         Case("float32 inputs", call(*(a.astype(np.float32) for a in (Qb, Kb, Vb)))),
     ]
 
@@ -193,6 +217,18 @@ SDPA_MISTAKES = [
         "zeros for an all -inf row).",
         replace=(("np.where(mask, scores, -np.inf)", "np.where(mask, scores, -1e9)"),),
     ),
+    Mistake(
+        "sdpa-scale-d-v", "scaled_dot_product_attention",
+        "scale the scores by 1/sqrt(d_k), where d_k is the width of the queries and keys (Q.shape[-1]), not by "
+        "the width of the values d_v (V.shape[-1]).",
+        replace=(("d_k = Q.shape[-1]", "d_k = V.shape[-1]"),),
+    ),
+    Mistake(
+        "sdpa-float64-scale", "scaled_dot_product_attention",
+        "float32 inputs must give float32 results: np.sqrt(d_k) is a float64 NumPy number, and dividing a "
+        "float32 array by it makes the scores float64. Divide by math.sqrt(d_k) (a Python float) or cast back.",
+        replace=(("/ math.sqrt(d_k)", "/ np.sqrt(d_k)"),),
+    ),
 ]
 
 SPECS = {
@@ -202,3 +238,18 @@ SPECS = {
     "scaled_dot_product_attention": Spec(sdpa_cases, items=("output", "weights")),
 }
 MISTAKES = SOFTMAX_MISTAKES + CAUSAL_MISTAKES + PADDING_MISTAKES + SDPA_MISTAKES
+
+#: Mutants of the references (``scripts/mutation_score.py``) that no hidden case can tell from them, and why.
+_ALL_BLOCKED = "a row that is -inf everywhere gives zeros either way: np.divide leaves out= zeros where the sum is 0"
+EQUIVALENT_MUTANTS = {
+    "softmax:statement-dropped@L15:peak = np.where(np.isfinite(peak), pe...": _ALL_BLOCKED,
+    "softmax:call-dropped@L15:isfinite(...)": "np.where(peak, peak, 0) is peak: a maximum of 0 is replaced by 0",
+    "softmax:number@L15:0->1": _ALL_BLOCKED,
+    "softmax:number@L15:0->-1": _ALL_BLOCKED,
+    "softmax:call-dropped@L18:zeros_like(...)": "where the sum is 0 every e is 0 already, so out=e leaves zeros too",
+    "padding_mask:statement-dropped@L11:lengths = np.asarray(lengths)":
+        "lengths is an array in the contract; np.asarray only adds support for lists",
+    "padding_mask:call-dropped@L11:asarray(...)": "lengths is an array in the contract; np.asarray only adds lists",
+    "scaled_dot_product_attention:name-swap@L16:Q->K": "Q and K share their last dimension d_k (the contract)",
+    "scaled_dot_product_attention:keyword-dropped@L20:axis=-1": "softmax's default axis is -1",
+}

@@ -14,17 +14,34 @@ from grader.engine.mistakes import Mistake
 # ---- self_attention ----------------------------------------------------------------------------------
 
 
+def _qk_widths(rng: np.random.Generator) -> tuple[int, int]:
+    """``(d_k, d_v)``, never equal: a scale by 1/sqrt(d_v) must not pass for 1/sqrt(d_k)."""
+    d_k, d_v = (int(v) for v in rng.choice(np.arange(3, 8), size=2, replace=False))
+    return d_k, d_v
+
+
 def self_attention_cases(rng: np.random.Generator) -> list[Case]:
+    """d_k != d_v != d_model in every secret; batches, causal=True, large scores, scores that are all
+    negative (down to -1e4) with causal=True, float32."""
     n = rng.normal
-    d_model, d_k, d_v = 6, int(rng.integers(3, 6)), int(rng.integers(3, 6))
+    d_model = int(rng.integers(8, 11))  # wider than d_k, d_v and every sequence length
+    d_k, d_v = _qk_widths(rng)
     W = (n(size=(d_model, d_k)), n(size=(d_model, d_k)), n(size=(d_model, d_v)))
-    X2, X3 = n(size=(int(rng.integers(4, 7)), d_model)), n(size=(2, int(rng.integers(5, 8)), d_model))
+    lengths = [v for v in range(3, 8) if v not in (d_k, d_v)]  # no length equals a width: n apart from d_k
+    n2, n3 = (int(v) for v in rng.choice(lengths, size=2))
+    X2, X3 = n(size=(n2, d_model)), n(size=(2, n3, d_model))
+    # positive X and W_q, negative W_k: every query is positive and every key negative, so every score < 0
+    Xp, Wq, Wk = np.abs(X3) + 0.1, np.abs(W[0]) + 0.1, -np.abs(W[1]) - 0.1
+    Xp = Xp * np.sqrt(1e4 * np.sqrt(d_k) / np.abs((Xp @ Wq) @ np.swapaxes(Xp @ Wk, -1, -2)).min())
+    f32 = [a.astype(np.float32) for a in (X3, *W)]
     return [
         Case("one sequence (2-D X)", call(X2, *W)),
         Case("a batch of sequences with d_k != d_v != d_model", call(X3, *W)),
         Case("causal=True", call(X2, *W, causal=True)),
         Case("a batch with causal=True", call(X3, *W, causal=True)),
         Case("large inputs (scores around 1e3)", call(X2 * 10, *W)),
+        Case("scores that are all negative, down to -1e4, with causal=True", call(Xp, Wq, Wk, W[2], causal=True)),
+        Case("float32 inputs", call(*f32, causal=True)),
     ]
 
 
@@ -75,20 +92,30 @@ SELF_MISTAKES = [
 
 
 def cross_attention_cases(rng: np.random.Generator) -> list[Case]:
+    """n_q != n_k and d_k != d_v in every case of every secret; an encoder of another width; padding
+    masks, one hiding a whole sequence; scores all negative (down to -1e4) under a mask; float32."""
     n = rng.normal
-    d_k, d_v = int(rng.integers(3, 6)), int(rng.integers(3, 6))
-    n_q, n_k = int(rng.integers(2, 5)), int(rng.integers(6, 9))
+    d_k, d_v = _qk_widths(rng)
+    n_q = int(rng.choice([v for v in range(2, 6) if v not in (d_k, d_v)]))  # no length equals a width
+    n_k = int(rng.choice([v for v in range(6, 10) if v not in (d_k, d_v)]))
     Ws = (n(size=(6, d_k)), n(size=(6, d_k)), n(size=(6, d_v)))
     Wd = (n(size=(6, d_k)), n(size=(5, d_k)), n(size=(5, d_v)))  # encoder width 5 != decoder width 6
     Xq, Xkv, Xkv5 = n(size=(2, n_q, 6)), n(size=(2, n_k, 6)), n(size=(2, n_k, 5))
     pad = (np.arange(n_k)[None, :] < np.array([n_k - 2, 0])[:, None])[:, None, :]
     pad_full = (np.arange(n_k)[None, :] < np.array([n_k - 2, n_k])[:, None])[:, None, :]
+    Xp, Wq, Wk = np.abs(Xq) + 0.1, np.abs(Wd[0]) + 0.1, -np.abs(Wd[1]) - 0.1  # every score < 0
+    Yp = np.abs(Xkv5) + 0.1
+    Xp = Xp * (1e4 * np.sqrt(d_k) / np.abs((Xp @ Wq) @ np.swapaxes(Yp @ Wk, -1, -2)).min())
+    f32 = [a.astype(np.float32) for a in (Xq, Xkv, *Ws)]
     return [
         Case("n_q != n_k, same widths", call(Xq, Xkv, *Ws)),
         Case("2-D inputs", call(Xq[0], Xkv[0], *Ws)),
         Case("an encoder of another width (d_model_kv != d_model)", call(Xq, Xkv5, *Wd)),
         Case("a padding kv_mask", call(Xq, Xkv, *Ws, kv_mask=pad_full)),
         Case("a kv_mask with a fully padded sequence", call(Xq, Xkv5, *Wd, kv_mask=pad)),
+        Case("scores that are all negative, down to -1e4, with a kv_mask",
+             call(Xp, Yp, Wq, Wk, Wd[2], kv_mask=pad_full)),
+        Case("float32 inputs", call(*f32, kv_mask=pad_full)),
     ]
 
 
@@ -128,6 +155,13 @@ CROSS_MISTAKES = [
             weights = softmax(scores, axis=-1)
             return weights @ V, weights
         ''',
+    ),
+    Mistake(
+        "cross-scale-d-v", "cross_attention",
+        "scale the scores by 1/sqrt(d_k), the width of the projected queries and keys (W_q.shape[1]), not by "
+        "1/sqrt(d_v), the width of the values (W_v.shape[1]).",
+        replace=(("Q, K, V = X_q @ W_q, X_kv @ W_k, X_kv @ W_v",
+                  "Q, K, V = X_q @ W_q * np.sqrt(W_q.shape[1] / W_v.shape[1]), X_kv @ W_k, X_kv @ W_v"),),
     ),
 ]
 
@@ -237,3 +271,14 @@ SPECS = {
     "apply_rope": Spec(apply_rope_cases),
 }
 MISTAKES = SELF_MISTAKES + CROSS_MISTAKES + SINUSOIDAL_MISTAKES + ROPE_MISTAKES
+
+#: Mutants of the references (``scripts/mutation_score.py``) that no hidden case can tell from them, and why.
+_EVEN = "d is even (the contract), so np.arange(d / 2) holds the same numbers as np.arange(d // 2)"
+_ARRAY = "the contract's inputs are arrays; np.asarray only adds support for lists"
+EQUIVALENT_MUTANTS = {
+    "sinusoidal_positions:arith@L15://->/": _EVEN,
+    "apply_rope:arith@L19://->/": _EVEN,
+    "apply_rope:statement-dropped@L17:x = np.asarray(x)": _ARRAY,
+    "apply_rope:call-dropped@L17:asarray(...)": _ARRAY,
+    "apply_rope:call-dropped@L20:asarray(...)": _ARRAY,
+}

@@ -75,22 +75,27 @@ MERGE_MISTAKES = [
 
 
 def mha_cases(rng: np.random.Generator) -> list[Case]:
+    """n_q != n_k and key != value in every secret; a causal mask, a padding mask hiding a whole
+    sequence, a (batch, n_q, n_k) mask that differs per sequence and per query, scores as large as 1e3
+    under a mask, and bias=False with one head."""
     import torch
 
     seed = int(rng.integers(2**31))
-    n_q, n_k = int(rng.integers(4, 7)), int(rng.integers(6, 9))
-    x, y = tensor(rng, 2, n_q, 16), tensor(rng, 2, n_k, 16)
+    n_q, n_k = (int(v) for v in rng.choice(np.arange(4, 9), size=2, replace=False))
+    x, y, z = tensor(rng, 2, n_q, 16), tensor(rng, 2, n_k, 16), tensor(rng, 2, n_k, 16)
     causal = torch.ones(n_q, n_q, dtype=torch.bool).tril()
     pad = (torch.arange(n_k)[None, :] < torch.tensor([n_k - 3, 0])[:, None])[:, None, :]
+    per_query = torch.from_numpy(rng.random((2, n_q, n_k)) < 0.6)
+    per_query[..., 0] = True  # every query sees a key
+    mha = module("MultiHeadAttention", 16, 4, seed=seed)
     return [
-        Case("self-attention, 4 heads", forward(module("MultiHeadAttention", 16, 4, seed=seed), x, x, x)),
-        Case("cross-attention (n_q != n_k)", forward(module("MultiHeadAttention", 16, 4, seed=seed), x, y, y)),
+        Case("self-attention, 4 heads", forward(mha, x, x, x)),
+        Case("cross-attention (n_q != n_k, key != value)", forward(mha, x, y, z)),
         Case("a causal mask", forward(module("MultiHeadAttention", 16, 2, seed=seed), x, x, x, mask=causal)),
-        Case(
-            "a padding mask with a fully padded sequence",
-            forward(module("MultiHeadAttention", 16, 4, seed=seed), x, y, y, mask=pad),
-        ),
-        Case("bias=False and one head", forward(module("MultiHeadAttention", 16, 1, False, seed=seed), x, y, y)),
+        Case("a padding mask with a fully padded sequence", forward(mha, x, y, z, mask=pad)),
+        Case("a (batch, n_q, n_k) mask", forward(mha, x, y, z, mask=per_query)),
+        Case("large inputs (scores around 1e3) with a mask", forward(mha, x * 8, y * 8, z, mask=per_query)),
+        Case("bias=False and one head", forward(module("MultiHeadAttention", 16, 1, False, seed=seed), x, y, z)),
     ]
 
 
@@ -123,6 +128,18 @@ MHA_MISTAKES = [
         replace=(("masked_fill(~mask,", "masked_fill(mask,"),
                  ("weights = weights * mask", "weights = weights * ~mask")),
     ),
+    Mistake(
+        "mha-self-only", "MultiHeadAttention.forward",
+        "keys and values are projections of the `key` and `value` arguments (in cross-attention another "
+        "sequence than `query`); yours projects `query` for all three, which is self-attention only.",
+        replace=(("self.k_proj(key)", "self.k_proj(query)"), ("self.v_proj(value)", "self.v_proj(query)")),
+    ),
+    Mistake(
+        "mha-key-value-swapped", "MultiHeadAttention.forward",
+        "keys come from the `key` argument (through k_proj) and values from `value` (through v_proj); yours "
+        "takes them the other way round.",
+        replace=(("self.k_proj(key)", "self.k_proj(value)"), ("self.v_proj(value)", "self.v_proj(key)")),
+    ),
 ]
 
 SPECS = {
@@ -131,3 +148,20 @@ SPECS = {
     "MultiHeadAttention": Spec(mha_cases, items=("output", "weights")),
 }
 MISTAKES = SPLIT_MISTAKES + MERGE_MISTAKES + MHA_MISTAKES
+
+#: Mutants of the references (``scripts/mutation_score.py``) that no hidden case can tell from them, and why.
+_UNREAD = "forward never reads self.d_model (it is kept for the reader)"
+_KEY_BIAS = ("a bias of the key projection adds q . b_k to every score of a query's row, a shift the softmax "
+             "cancels: the layer's outputs do not depend on it")
+EQUIVALENT_MUTANTS = {
+    "MultiHeadAttention.__init__:name-swap@L9:d_model->n_heads": _UNREAD,
+    "MultiHeadAttention.__init__:name-swap@L9:d_model->bias": _UNREAD,
+    "MultiHeadAttention.__init__:arith@L9://->/":
+        "n_heads divides d_model (the contract), so head_dim is the same number as a float; only math.sqrt reads it",
+    "MultiHeadAttention.__init__:keyword-dropped@L11:bias=bias": _KEY_BIAS,
+    "MultiHeadAttention.__init__:name-swap@L11:bias->d_model": _KEY_BIAS,
+    "MultiHeadAttention.__init__:name-swap@L11:bias->n_heads": _KEY_BIAS,
+    "MultiHeadAttention.forward:inf@L41:torch.finfo(scores.dtype).min->-1e+09":
+        "a blocked score of -1e9 gets weight exp(-1e9 - max) = 0 as the most negative float does, and a fully "
+        "blocked row is zeroed by `weights * mask` either way",
+}

@@ -44,6 +44,8 @@ REPEAT_MISTAKES = [
 
 
 def gqa_cases(rng: np.random.Generator) -> list[Case]:
+    """GQA, MQA and bias=True; an explicit (n, n) mask that replaces the causal one, and a (batch, n, n)
+    mask that differs per sequence; new tokens after a cache; decoding token by token with the cache."""
     import torch
 
     seed = int(rng.integers(2**31))
@@ -51,15 +53,15 @@ def gqa_cases(rng: np.random.Generator) -> list[Case]:
     x = tensor(rng, 2, n, 16)
     cache = (tensor(rng, 2, 2, past, 4), tensor(rng, 2, 2, past, 4))
     mask = torch.from_numpy(rng.random((n, n)) > 0.3) | torch.eye(n, dtype=torch.bool)
+    per_sequence = torch.from_numpy(rng.random((2, n, n)) > 0.4) | torch.eye(n, dtype=torch.bool)
+    gqa = module("GroupedQueryAttention", 16, 4, 2, seed=seed)
     return [
-        Case("4 query heads sharing 2 KV heads, no cache",
-             forward(module("GroupedQueryAttention", 16, 4, 2, seed=seed), x)),
+        Case("4 query heads sharing 2 KV heads, no cache", forward(gqa, x)),
         Case("MQA (one KV head)", forward(module("GroupedQueryAttention", 16, 4, 1, seed=seed), x)),
-        Case("an explicit mask", forward(module("GroupedQueryAttention", 16, 4, 2, seed=seed), x, mask=mask)),
-        Case(
-            f"new tokens after a KV cache of {past} earlier tokens",
-            forward(module("GroupedQueryAttention", 16, 4, 2, seed=seed), x[:, :2], kv_cache=cache),
-        ),
+        Case("bias=True", forward(module("GroupedQueryAttention", 16, 4, 2, True, seed=seed), x)),
+        Case("an explicit (n, n) mask", forward(gqa, x, mask=mask)),
+        Case("an explicit (batch, n, n) mask", forward(gqa, x, mask=per_sequence)),
+        Case(f"new tokens after a KV cache of {past} earlier tokens", forward(gqa, x[:, :2], kv_cache=cache)),
         Case(
             "decoding one token at a time with the cache (it must equal the full causal forward)",
             decode_steps(module("GroupedQueryAttention", 16, 8, 2, True, seed=seed), x),
@@ -117,6 +119,25 @@ GQA_MISTAKES = [
             return self.out_proj(merge_heads(weights @ v)), (k, v)
         ''',
     ),
+    Mistake(
+        "gqa-bias-ignored", "GroupedQueryAttention.__init__",
+        "with bias=True every projection has a bias: pass the `bias` argument on to each nn.Linear (yours "
+        "builds them without biases whatever `bias` says).",
+        replace=tuple(
+            (f"self.{p}_proj = nn.Linear({a}, bias=bias)", f"self.{p}_proj = nn.Linear({a}, bias=False)")
+            for p, a in (("q", "d_model, n_heads * self.head_dim"), ("k", "d_model, n_kv_heads * self.head_dim"),
+                         ("v", "d_model, n_kv_heads * self.head_dim"), ("out", "n_heads * self.head_dim, d_model"))
+        ),
+    ),
+    Mistake(
+        "gqa-mask-combined", "GroupedQueryAttention.forward",
+        "an explicit mask replaces the causal default, it is not combined with it: use `mask` as given, "
+        "and build the causal mask only when mask is None.",
+        replace=(("if mask is None:  # causal", "if True:  # causal"),
+                 ("mask = torch.ones(n_new, n_total, dtype=torch.bool, device=x.device).tril(n_total - n_new)",
+                  "mask = torch.ones(n_new, n_total, dtype=torch.bool, device=x.device).tril(n_total - n_new) & "
+                  "(True if mask is None else mask)")),
+    ),
 ]
 
 # ---- kv_cache_bytes ----------------------------------------------------------------------------------
@@ -154,6 +175,9 @@ KVBYTES_MISTAKES = [
 
 
 def mha_to_gqa_cases(rng: np.random.Generator) -> list[Case]:
+    """Several group sizes, with and without biases, MQA, and a float64 checkpoint (its GQA stays float64)."""
+    from grader.engine.probe import ModuleSpec
+
     cases = []
     for what, (d, h, bias), kv in [
         ("4 heads into 2 groups, with biases", (16, 4, True), 2),
@@ -163,6 +187,9 @@ def mha_to_gqa_cases(rng: np.random.Generator) -> list[Case]:
     ]:
         seed = int(rng.integers(2**31))
         cases.append(Case(what, convert(module("MultiHeadAttention", d, h, bias, seed=seed), kv)))
+    mha = module("MultiHeadAttention", 12, 6, True, seed=int(rng.integers(2**31)))
+    double = ModuleSpec(mha.cls, mha.init, {k: v.double() for k, v in mha.state.items()})
+    cases.append(Case("a float64 checkpoint, 6 heads into 2 groups", convert(double, 2)))
     return cases
 
 
@@ -208,3 +235,21 @@ SPECS = {
     "mha_to_gqa": Spec(mha_to_gqa_cases),
 }
 MISTAKES = REPEAT_MISTAKES + GQA_MISTAKES + KVBYTES_MISTAKES + CONVERT_MISTAKES
+
+#: Mutants of the references (``scripts/mutation_score.py``) that no hidden case can tell from them, and why.
+_UNREAD = "forward never reads self.d_model (it is kept for the reader)"
+_SQUARE = "n_heads * head_dim == d_model whenever n_heads divides d_model (the contract): the layer is square"
+_ORDER = "the loop's two iterations are independent, so their order does not matter"
+EQUIVALENT_MUTANTS = {
+    "GroupedQueryAttention.__init__:name-swap@L11:d_model->n_heads": _UNREAD,
+    "GroupedQueryAttention.__init__:name-swap@L11:d_model->n_kv_heads": _UNREAD,
+    "GroupedQueryAttention.__init__:name-swap@L11:d_model->bias": _UNREAD,
+    "GroupedQueryAttention.__init__:args-swapped@L14:Linear(d_model<->n_heads * sel...)": _SQUARE,
+    "GroupedQueryAttention.__init__:args-swapped@L17:Linear(n_heads * sel...<->d_model)": _SQUARE,
+    "GroupedQueryAttention.forward:inf@L52:torch.finfo(scores.dtype).min->-1e+09":
+        "a blocked score of -1e9 gets weight exp(-1e9 - max) = 0 as the most negative float does, and a fully "
+        "blocked row is zeroed by `* mask` either way",
+    "mha_to_gqa:elements-swapped@L18:'q_proj'<->'out_proj'": _ORDER,
+    "mha_to_gqa:elements-swapped@L20:'k_proj'<->'v_proj'": _ORDER,
+    "mha_to_gqa:name-swap@L23:src->dst": "the GQA is built with biases exactly when the MHA has them",
+}

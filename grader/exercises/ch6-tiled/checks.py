@@ -13,6 +13,12 @@ from grader.engine.mistakes import Mistake
 
 
 def tiled_attention_cases(rng: np.random.Generator) -> list[Case]:
+    """Tiles that do not divide the lengths (and lengths one past a whole number of tiles), n_q != n_k
+    with and without causal=True, tiles of 2 across the diagonal, scores as large as 1e3 and all negative
+    down to -1e4, float64, the default block_size, and the memory check. (Q, K and V share their batch
+    dims and their dtype: the exercise does not ask for broadcasting or mixed dtypes.)"""
+    import torch
+
     n = int(rng.integers(9, 14))
     Q, K, V = tensor(rng, 2, 3, n, 8), tensor(rng, 2, 3, n, 8), tensor(rng, 2, 3, n, 5)
     n_q, n_k = int(rng.integers(5, 8)), int(rng.integers(10, 14))
@@ -20,14 +26,24 @@ def tiled_attention_cases(rng: np.random.Generator) -> list[Case]:
         rng, n_k, 4, dtype="float64"
     )
     Qm, Km, Vm = tensor(rng, 1, 2, 64, 8), tensor(rng, 1, 2, 64, 8), tensor(rng, 1, 2, 64, 8)
+    bs = int(rng.integers(3, 6))
+    m_q, m_k = bs * int(rng.integers(1, 3)) + 1, bs * int(rng.integers(3, 5)) + 1  # one past whole tiles
+    Qr, Kr, Vr = tensor(rng, 2, m_q, 6), tensor(rng, 2, m_k, 6), tensor(rng, 2, m_k, 3)
+    up, down = Q.abs() + 0.1, -K.abs() - 0.1  # every score negative
+    low = up * (1e4 * np.sqrt(8) / (up @ down.transpose(-2, -1)).abs().min())
     return [
-        Case("one tile covering everything", call(Q, K, V)),
+        Case("one tile covering everything (the default block_size)", call(Q, K, V)),
         Case(f"tiles of 4 that do not divide the length {n}", call(Q, K, V, block_size=4)),
         Case("causal=True with tiles of 3", call(Q, K, V, block_size=3, causal=True)),
+        Case("causal=True with tiles of 2", call(Q, K, V, block_size=2, causal=True)),
         Case("n_q < n_k, causal=True, float64", call(q7, k12, v12, block_size=4, causal=True)),
-        Case("n_q > n_k, causal=True (some queries see no key)",
-             call(k12, q7, q7[:, :4], block_size=5, causal=True)),
+        Case("n_q > n_k, causal=True (some queries see no key, in a tile where others see some)",
+             call(k12, q7, q7[:, :4], block_size=n_k - n_q + 1, causal=True)),
+        Case("n_q < n_k without a mask, each length one past a whole number of tiles",
+             call(Qr, Kr, Vr, block_size=bs)),
         Case("large scores (around 1e3) across tiles", call(Q * 10, K * 10, V, block_size=4)),
+        Case("scores that are all negative, down to -1e4, causal=True",
+             call(low.to(torch.float32), down, V, block_size=3, causal=True)),
         Case("memory: no score matrix larger than a tile", tiles(Qm, Km, Vm, 16)),
     ]
 
@@ -72,6 +88,77 @@ MISTAKES = [
             return torch.softmax(scores, dim=-1).nan_to_num(0.0) @ V
         ''',
     ),
+    Mistake(
+        "tiled-large-negative-mask", "tiled_attention",
+        "inside a tile, block the future keys with -inf, not a large negative number: a query that sees no key "
+        "of the tile then gets uniform weights over blocked keys instead of none (and no key at all must give "
+        "an output of 0).",
+        replace=(("masked_fill(cols > rows + offset, -math.inf)", "masked_fill(cols > rows + offset, -1e9)"),),
+    ),
+    Mistake(
+        "tiled-causal-top-left", "tiled_attention",
+        "with n_q != n_k the causal mask is aligned to the bottom-right: query i sees keys j <= i + (n_k - n_q), "
+        "as causal_mask(n_q, n_k) of chapter 2; yours aligns it to the top-left (j <= i).",
+        replace=(("offset = n_k - n_q", "offset = 0"),),
+    ),
+    Mistake(
+        "tiled-scales-q-in-place", "tiled_attention",
+        "your function changes the caller's Q: `Q *= scale` (or `Q.mul_`) writes into the input tensor. Scale "
+        "a new tensor instead: q = Q[..., q0:q1, :] * scale.",
+        replace=(("scale = 1.0 / math.sqrt(Q.shape[-1])", "scale = 1.0 / math.sqrt(Q.shape[-1])\n    Q *= scale"),
+                 ("q = Q[..., q0:q1, :] * scale", "q = Q[..., q0:q1, :]")),
+    ),
 ]
 
 SPECS = {"tiled_attention": Spec(tiled_attention_cases)}
+
+#: Mutants of the references (``scripts/mutation_score.py``) that no hidden case can tell from them, and why.
+_SAME_SHAPES = "Q, K and V share their batch dims (the exercise asks for no broadcasting), so the broadcast is Q's own"
+_SAME_DTYPE = "Q, K and V share one dtype (the exercise asks for no mixing), so the promotion is that dtype"
+_SHARED = "the contract gives Q and K the same d_k, and K and V the same n_k"
+_SKIPS = "this only skips work on key blocks wholly past the diagonal; visiting them adds masked scores, weight 0"
+_MASKS = "the test only saves masking a tile that lies wholly below the diagonal; masking more tiles changes nothing"
+_EMPTY = "a row that sees no key has lse = 0 and gets the output 0 however the division is guarded"
+EQUIVALENT_MUTANTS = {
+    "tiled_attention:name-swap@L16:K->V": _SHARED,
+    "tiled_attention:call-dropped@L17:broadcast_shapes(...)": _SAME_SHAPES,
+    "tiled_attention:name-swap@L17:Q->K": _SAME_SHAPES,
+    "tiled_attention:name-swap@L17:Q->V": _SAME_SHAPES,
+    "tiled_attention:name-swap@L17:K->Q": _SAME_SHAPES,
+    "tiled_attention:name-swap@L17:K->V": _SAME_SHAPES,
+    "tiled_attention:name-swap@L17:V->Q": _SAME_SHAPES,
+    "tiled_attention:name-swap@L17:V->K": _SAME_SHAPES,
+    "tiled_attention:call-dropped@L18:promote_types(...)": _SAME_DTYPE,
+    "tiled_attention:call-dropped@L18:promote_types(...)#2": _SAME_DTYPE,
+    "tiled_attention:name-swap@L18:Q->K": _SAME_DTYPE,
+    "tiled_attention:name-swap@L18:Q->V": _SAME_DTYPE,
+    "tiled_attention:name-swap@L18:K->Q": _SAME_DTYPE,
+    "tiled_attention:name-swap@L18:K->V": _SAME_DTYPE,
+    "tiled_attention:name-swap@L18:V->Q": _SAME_DTYPE,
+    "tiled_attention:name-swap@L18:V->K": _SAME_DTYPE,
+    "tiled_attention:statement-dropped@L19:Q, K, V = (t.to(dtype).expand(*batch,...": f"{_SAME_SHAPES}; {_SAME_DTYPE}",
+    "tiled_attention:call-dropped@L19:.expand(...)": _SAME_SHAPES,
+    "tiled_attention:call-dropped@L19:.to(...)": _SAME_DTYPE,
+    "tiled_attention:name-swap@L20:Q->K": _SHARED,
+    "tiled_attention:name-swap@L22:Q->K": "K.new_zeros makes the same zeros as Q.new_zeros: " + _SAME_DTYPE,
+    "tiled_attention:name-swap@L22:Q->V": "V.new_zeros makes the same zeros as Q.new_zeros: " + _SAME_DTYPE,
+    "tiled_attention:offset@L24:n_q+1": "the extra query block starts at n_q and is empty",
+    "tiled_attention:inf@L27:-math.inf->-1e+09":
+        "the running maximum starts below every score either way (the contract's scores reach -1e4, not -1e9)",
+    "tiled_attention:function-swap@L30:min->max": _SKIPS,
+    "tiled_attention:call-dropped@L30:min(...)": _SKIPS,
+    "tiled_attention:call-dropped@L31:max(...)": "range(0, k_end) is empty for k_end <= 0, as range(0, 0) is",
+    "tiled_attention:number@L31:0->1#2": "a row that sees no key gets one key block, wholly masked: still output 0",
+    "tiled_attention:number@L31:0->-1#2": "range(0, k_end) is empty for k_end <= 0 either way",
+    "tiled_attention:compare@L34:>->>=": _MASKS,
+    "tiled_attention:arith@L34:-->+": _MASKS,
+    "tiled_attention:number@L34:1->0": _MASKS,
+    "tiled_attention:call-dropped@L39:zeros_like(...)":
+        "the running maximum is -inf only for a row that has seen no key; key 0 comes first and every row that sees "
+        "any key sees key 0, so only rows that see nothing keep it, and their output is 0 either way",
+    "tiled_attention:compare@L45:>->>=": _EMPTY,
+    "tiled_attention:number@L45:0->-1": _EMPTY,
+    "tiled_attention:call-dropped@L45:.clamp_min(...)": _EMPTY + " (torch.where discards the 0 / 0 of that row)",
+    "tiled_attention:number@L2:128->129": "every block size gives the same attention; the default only sets the tile",
+    "tiled_attention:number@L2:128->127": "every block size gives the same attention; the default only sets the tile",
+}

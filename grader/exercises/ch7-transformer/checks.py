@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from course import tinyformer
-from grader.engine.cases import Case, Spec, convert, forward, module, tensor
+from grader.engine.cases import Case, Spec, convert, forward, module, tensor, traced
 from grader.engine.mistakes import Mistake
 from grader.engine.probe import ModuleSpec
 
@@ -131,6 +131,11 @@ def greedy_decode_cases(rng: np.random.Generator) -> list[Case]:
         Case("padded sentences, 8 tokens without the cache", convert(_model(rng), padded, bos, 8, False)),
         Case("an MQA decoder with 3 layers, 10 tokens with the cache", convert(_model(rng, 1, 3), src, bos, 10, True)),
         Case("one token (max_len = 1)", convert(_model(rng), src[:1], bos, 1, True)),
+        Case("with the cache: each step gives the decoder only the newest token",
+             traced(_model(rng), padded, bos, 5, True)),
+        Case("without the cache: each step gives the decoder the whole prefix",
+             traced(_model(rng), src, bos, 4, False)),
+        Case("use_cache left at its default (True)", traced(_model(rng), src, bos, 3)),
     ]
 
 
@@ -165,6 +170,13 @@ GREEDY_MISTAKES = [
         "generate exactly max_len tokens: one step per token, each appending one token after bos_id.",
         replace=(("for _ in range(max_len):", "for _ in range(max_len - 1):"),),
     ),
+    Mistake(
+        "greedy-cache-unused", "greedy_decode",
+        "with use_cache=True give the decoder only the newest token and its caches (the earlier tokens are in "
+        "the cache); yours decodes the whole prefix again at every step, as without the cache. The tokens are "
+        "the same, but the point of the cache is not doing that work.",
+        replace=(("if use_cache:", "if False:"),),
+    ),
 ]
 
 SPECS = {
@@ -172,3 +184,13 @@ SPECS = {
     "greedy_decode": Spec(greedy_decode_cases),
 }
 MISTAKES = DECODER_MISTAKES + GREEDY_MISTAKES
+
+#: Mutants of the references (``scripts/mutation_score.py``) that no hidden case can tell from them, and why.
+_UNREAD = "forward never reads self.d_model (only the input validation does, which is not the student's code)"
+EQUIVALENT_MUTANTS = {
+    "DecoderLayer.__init__:statement-dropped@L11:self.d_model = d_model": _UNREAD,
+    "DecoderLayer.__init__:name-swap@L11:d_model->n_heads": _UNREAD,
+    "DecoderLayer.__init__:name-swap@L11:d_model->n_kv_heads": _UNREAD,
+    "DecoderLayer.__init__:name-swap@L11:d_model->d_ff": _UNREAD,
+    "greedy_decode:keyword-dropped@L15:dtype=torch.long": "torch.full with an integer fill value is int64 already",
+}

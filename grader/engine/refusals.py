@@ -85,7 +85,8 @@ def _autograd_hits(node: ast.AST, docstrings: set[int]) -> list[str]:
             if module.startswith(AUTOGRAD_MODULES) or any(a.name in AUTOGRAD_NAMES for a in sub.names):
                 found.append(module)
         elif isinstance(sub, ast.Import):  # a plain `import torch.autograd` binds `torch`: its uses are attributes
-            found += [a.name for a in sub.names if a.name.startswith(AUTOGRAD_MODULES) and (a.asname or "." not in a.name)]
+            found += [a.name for a in sub.names
+                      if a.name.startswith(AUTOGRAD_MODULES) and (a.asname or "." not in a.name)]
         elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and id(sub) not in docstrings:
             if sub.value in AUTOGRAD_NAMES or sub.value == "requires_grad":
                 found.append(sub.value)

@@ -234,7 +234,7 @@ def test_static_scan_refuses_autograd_in_a_gradient_only() -> None:
     ]
     found = static_refusals(sources, ["sdpa_backward", "tiled_attention"], no_autograd=["sdpa_backward"])
     assert found == {"sdpa_backward": AUTOGRAD}
-    own = "def sdpa_backward(Q, K, V, dO, mask=None):\n    q = Q * 2  # a local, not the scratch q\n    return q, K, V\n"
+    own = "def sdpa_backward(Q, K, V, dO, mask=None):\n    q = Q * 2  # a local, not the scratch q\n    return q\n"
     assert static_refusals([sources[3], own], ["sdpa_backward"], ["sdpa_backward"]) == {}
     for line in ("t.requires_grad = True", "from torch.func import vjp", "import functorch",
                  "getattr(t, 'backward')()", "torch.func.grad(f)(t)"):

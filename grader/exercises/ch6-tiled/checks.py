@@ -93,9 +93,10 @@ def sdpa_backward_cases(rng: np.random.Generator) -> list[Case]:
 
     def qkv(*batch: int, n: tuple[int, int] = (n_q, n_k), dims: tuple[int, int] = (d_k, d_v),
             dtype: str = "float32", scale: float = 2.0) -> tuple:
-        """Q, K, V and a random upstream gradient dO (not all ones); Q and K scaled so the weights are peaked."""
-        return (scale * tensor(rng, *batch, n[0], dims[0], dtype=dtype), tensor(rng, *batch, n[1], dims[0], dtype=dtype),
-                tensor(rng, *batch, n[1], dims[1], dtype=dtype), tensor(rng, *batch, n[0], dims[1], dtype=dtype))
+        """Q (times ``scale``, so the weights are not uniform), K, V and a random upstream gradient dO."""
+        shapes = ((n[0], dims[0]), (n[1], dims[0]), (n[1], dims[1]), (n[0], dims[1]))
+        Q, K, V, dO = (tensor(rng, *batch, *shape, dtype=dtype) for shape in shapes)
+        return scale * Q, K, V, dO
 
     causal = torch.from_numpy(_bottom_right_causal(n_q, n_k))
     holes = rng.random((2, 1, n_q, n_k)) < 0.6

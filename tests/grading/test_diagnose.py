@@ -240,6 +240,10 @@ def test_static_scan_refuses_autograd_in_a_gradient_only() -> None:
                  "getattr(t, 'backward')()", "torch.func.grad(f)(t)"):
         body = f"def sdpa_backward(Q, K, V, dO, mask=None):\n    {line}\n"
         assert static_refusals([body], ["sdpa_backward"], ["sdpa_backward"]) == {"sdpa_backward": AUTOGRAD}, line
+    ex = registry.exercise("ch6-tiled")
+    pending = checker.prepare(ex, "sdpa_backward", SECRET, ex.check_order[:1], found)
+    assert pending.decided is not None and pending.decided.mistake == "autograd"  # no kernel run needed
+    assert "must not use autograd" in pending.decided.problem
 
 
 CORRECT_BACKWARDS = [  # sdpa_backward written otherwise than the reference: it keeps its points (any secret)

@@ -257,3 +257,18 @@ def test_the_rowsum_term_is_flashattention2s_D(inputs):
 def test_sdpa_backward_signature():
     assert list(inspect.signature(sdpa_backward).parameters) == ["Q", "K", "V", "dO", "mask"]
     assert inspect.signature(sdpa_backward).parameters["mask"].default is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: no GPU on this machine")
+def test_sdpa_backward_on_gpu_matches_autograd_on_cpu():
+    Q, K, V = _qkv(0, (2, 4), 200, 300, 64, 32, torch.float32, device="cuda")
+    g = torch.Generator().manual_seed(1)
+    dO = torch.randn(2, 4, 200, 32, generator=g).cuda()
+    mask = torch.rand(200, 300, generator=g) < 0.7
+    mask[5] = False  # a fully blocked query
+    grads = sdpa_backward(Q, K, V, dO, mask.cuda())
+    assert all(grad.device.type == "cuda" for grad in grads)
+    expected = attention_by_autograd(Q.cpu(), K.cpu(), V.cpu(), dO.cpu(), mask)
+    for name, mine, theirs in zip(("dQ", "dK", "dV"), grads, expected, strict=True):
+        assert_close(mine.cpu(), theirs, torch.float32, name)

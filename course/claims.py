@@ -23,6 +23,9 @@ import os
 import platform
 from typing import Any
 
+#: The MIME prefix myst-nb reads glued values under (``myst_nb.ext.glue.GLUE_PREFIX``; a test checks they agree).
+GLUE_PREFIX = "application/papermill.record/"
+
 
 class ClaimError(AssertionError):
     """A sentence of a reading page is false for the numbers this build computed."""
@@ -43,11 +46,18 @@ def glue(name: str, value: Any) -> Any:
     value = _plain(value)
     if not isinstance(value, int | float | str):
         raise TypeError(f"glue {name!r}: give a number or a string, got {type(value).__name__}")
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:  # not building the site: the prose shows the raw role, and nothing else is needed
+    import importlib.util
+
+    if importlib.util.find_spec("myst_nb") is None:  # not building the site: the prose shows the raw role
         return value
-    myst_glue(name, value, display=False)
+    # What ``myst_nb.glue(name, value, display=False)`` sends, without importing myst_nb (its import pulls in
+    # nbformat's schema validation, seconds per page).
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + kind: data for kind, data in bundle.items()}, raw=True, metadata=metadata)
     return value
 
 

@@ -46,6 +46,7 @@ NAMES = (
     "kv_cache_bytes",
     "mha_to_gqa",
     "tiled_attention",
+    "sdpa_backward",
     "DecoderLayer",
     "greedy_decode",
     "sliding_window_mask",

@@ -369,6 +369,25 @@ def tiled_attention(
     return torch.cat(blocks, dim=-2) if blocks else Q.new_zeros((*leading, 0, V.shape[-1]))
 
 
+def sdpa_backward(
+    Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dO: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(dQ, dK, dV)`` of scaled dot-product attention given ``dO (..., n_q, d_v)``, by ``torch.autograd``.
+
+    The stand-in differentiates :func:`attend` with autograd (the exercise writes the gradients by hand).
+    Q, K, V and dO share their batch dims; ``mask`` broadcasts to ``(..., n_q, n_k)``, True = may attend;
+    a fully blocked row gets zero gradients.
+    """
+    _check_qkv(Q, K, V)
+    if dO.shape != (*Q.shape[:-1], V.shape[-1]) or not Q.shape[:-2] == K.shape[:-2] == V.shape[:-2]:
+        raise ValueError(f"dO must have the output's shape (..., n_q, d_v) and Q, K, V, dO the same batch dims: "
+                         f"Q {_shape(Q)}, K {_shape(K)}, V {_shape(V)}, dO {_shape(dO)}")
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_(True) for t in (Q, K, V)]
+        output, _ = attend(*leaves, mask)
+        return tuple(g.detach() for g in torch.autograd.grad(output, leaves, dO))  # type: ignore[return-value]
+
+
 # ----------------------------------------------------------------------------- chapter 7 (PyTorch)
 
 

@@ -396,7 +396,8 @@ class TrustedExecute(Execute):
 
     async def _run_checks(self, exercise: registry.Exercise, secret: bytes, reports: dict) -> None:
         sources = [c.source for c in self.nb.cells if c.cell_type == "code" and not is_grade(c) and not is_locked(c)]
-        static = refusals.library_attention_in(sources, exercise.points)
+        no_autograd = [n for n in exercise.points if exercise.specs[n].no_autograd]
+        static = refusals.static_refusals(sources, exercise.points, no_autograd)
         names = checker.identifiers(sources)  # what a message may quote of the student's own names
         done: list[str] = []
         for n, name in enumerate(exercise.check_order):

@@ -1,4 +1,5 @@
-"""Chapter 6: tiled attention (online softmax) against ``F.scaled_dot_product_attention``.
+"""Chapter 6: tiled attention (online softmax) against ``F.scaled_dot_product_attention``, and the
+hand-written backward pass ``sdpa_backward`` against ``torch.autograd``.
 
 Besides the values, one test watches every tensor the computation creates (a ``TorchDispatchMode``)
 to check the promise of COURSE.md: no score matrix bigger than ``(block_size, block_size)`` per batch
@@ -9,16 +10,17 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import assert_close, batch_shapes, seeds, torch_float_dtypes
+from strategies import assert_close, batch_shapes, broadcast_mask_shapes, random_mask, seeds, torch_float_dtypes
 from torch.nn.attention.bias import causal_lower_right
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from solutions import tiled_attention
+from solutions import sdpa_backward, tiled_attention
 
 pytestmark = pytest.mark.ch6
 
@@ -145,3 +147,128 @@ def test_matches_torch_sdpa_on_gpu(causal):
     out = tiled_attention(Q, K, V, block_size=64, causal=causal)
     assert out.device.type == "cuda"
     assert_close(out.cpu(), sdpa_reference(Q.cpu(), K.cpu(), V.cpu(), causal), torch.float32)
+
+
+# ---- the backward pass --------------------------------------------------------------------------------
+
+
+def attention_by_autograd(Q, K, V, dO, mask=None):
+    """``(dQ, dK, dV)`` from ``torch.autograd`` through the forward pass (fully blocked rows: zeros)."""
+    q, k, v = (t.detach().clone().requires_grad_(True) for t in (Q, K, V))
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    out = torch.softmax(scores, dim=-1).nan_to_num(0.0) @ v
+    return torch.autograd.grad(out, (q, k, v), dO)
+
+
+@st.composite
+def backward_inputs(draw):
+    """Q, K, V, dO with any batch dims, n_q != n_k allowed, and a mask (None, random with blocked rows,
+    or broadcast like a padding or causal mask)."""
+    batch = draw(batch_shapes(max_dims=2))
+    n_q, n_k, d_k, d_v = (draw(st.integers(1, 7)) for _ in range(4))
+    dtype, seed = draw(torch_float_dtypes), draw(seeds)
+    g = torch.Generator().manual_seed(seed)
+    Q, K, V, dO = (2 * torch.randn(*batch, n_q, d_k, generator=g, dtype=dtype),
+                   torch.randn(*batch, n_k, d_k, generator=g, dtype=dtype),
+                   torch.randn(*batch, n_k, d_v, generator=g, dtype=dtype),
+                   torch.randn(*batch, n_q, d_v, generator=g, dtype=dtype))
+    mask = None
+    if draw(st.booleans()):
+        shape = draw(broadcast_mask_shapes(batch, n_q, n_k))
+        keep_one = draw(st.booleans())  # False: some rows may be fully blocked
+        mask = torch.from_numpy(random_mask(np.random.default_rng(seed), shape, keep_one=keep_one))
+    return Q, K, V, dO, mask
+
+
+@given(inputs=backward_inputs())
+def test_sdpa_backward_matches_autograd(inputs):
+    Q, K, V, dO, mask = inputs
+    originals = [t.clone() for t in (Q, K, V, dO)]
+    grads = sdpa_backward(Q, K, V, dO, mask=mask)
+    assert isinstance(grads, tuple) and len(grads) == 3
+    for name, mine, theirs, x in zip(("dQ", "dK", "dV"), grads, attention_by_autograd(Q, K, V, dO, mask), (Q, K, V),
+                                     strict=True):
+        assert mine.shape == x.shape and mine.dtype == x.dtype, name
+        assert torch.isfinite(mine).all(), name
+        assert_close(mine, theirs, Q.dtype, name)
+    for before, after in zip(originals, (Q, K, V, dO), strict=True):
+        assert torch.equal(before, after), "sdpa_backward modified an input"
+
+
+def test_sdpa_backward_matches_a_finite_difference_without_autograd():
+    """An independent check: <dQ, U> is the derivative of <O, dO> along U (central difference, float64);
+    the forward pass is chapter 6's tiled attention with a causal mask, so no autograd is involved."""
+    Q, K, V = _qkv(3, (2,), 4, 6, 3, 5, torch.float64)
+    g = torch.Generator().manual_seed(4)
+    dO = torch.randn(2, 4, 5, generator=g, dtype=torch.float64)
+    causal = torch.ones(4, 6, dtype=torch.bool).tril(diagonal=2)  # tiled_attention's causal=True
+
+    def loss(*qkv):
+        return (tiled_attention(*qkv, block_size=2, causal=True) * dO).sum().item()
+
+    eps = 1e-6
+    for which, grad in enumerate(sdpa_backward(Q, K, V, dO, causal)):
+        U = torch.randn(grad.shape, generator=g, dtype=torch.float64)
+        step = [eps * U if i == which else 0.0 for i in range(3)]
+        numeric = (loss(*(t + d for t, d in zip((Q, K, V), step, strict=True)))
+                   - loss(*(t - d for t, d in zip((Q, K, V), step, strict=True)))) / (2 * eps)
+        assert abs(numeric - (grad * U).sum().item()) < 1e-6 * max(1.0, abs(numeric)), ("dQ", "dK", "dV")[which]
+
+
+def test_fully_blocked_rows_get_zero_gradients():
+    Q, K, V = _qkv(5, (2,), 3, 4, 2, 3, torch.float32)
+    dO = torch.randn(2, 3, 3, generator=torch.Generator().manual_seed(6))
+    mask = torch.tensor([[True, False, True, True], [False] * 4, [True, False, True, False]])
+    dQ, dK, dV = sdpa_backward(Q, K, V, dO, mask)
+    assert torch.isfinite(dQ).all() and torch.isfinite(dK).all() and torch.isfinite(dV).all()
+    assert (dQ[:, 1] == 0).all(), "a blocked query gets no gradient"
+    assert (dK[:, 1] == 0).all() and (dV[:, 1] == 0).all(), "a key no query may see gets no gradient"
+    everything_blocked = sdpa_backward(Q, K, V, dO, torch.zeros(3, 4, dtype=torch.bool))
+    assert all((g == 0).all() for g in everything_blocked)
+
+
+@given(dtype=torch_float_dtypes, seed=seeds)
+def test_sdpa_backward_is_stable_for_logits_of_1e4(dtype, seed):
+    Q, K, V = _qkv(seed, (2,), 5, 7, 4, 3, torch.float64)
+    Q = Q * (1e4 / (Q @ K.transpose(-2, -1) / 2.0).abs().max())  # the largest logit is 1e4 in magnitude
+    dO = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    expected = attention_by_autograd(Q, K, V, dO)  # in float64
+    grads = sdpa_backward(*(t.to(dtype) for t in (Q, K, V, dO)))
+    for name, mine, theirs in zip(("dQ", "dK", "dV"), grads, expected, strict=True):
+        assert torch.isfinite(mine).all(), name
+        if dtype == torch.float64:
+            assert_close(mine, theirs, dtype, name)
+
+
+@given(inputs=backward_inputs())
+def test_the_rowsum_term_is_flashattention2s_D(inputs):
+    """rowsum(dA * A) = rowsum(dO * O): the form FlashAttention-2 computes once per query (D_i)."""
+    Q, K, V, dO, mask = inputs
+    scores = Q @ K.transpose(-2, -1) / Q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    A = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+    dA = dO @ V.transpose(-2, -1)
+    assert_close((dA * A).sum(-1), (dO * (A @ V)).sum(-1), Q.dtype)
+
+
+def test_sdpa_backward_signature():
+    assert list(inspect.signature(sdpa_backward).parameters) == ["Q", "K", "V", "dO", "mask"]
+    assert inspect.signature(sdpa_backward).parameters["mask"].default is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: no GPU on this machine")
+def test_sdpa_backward_on_gpu_matches_autograd_on_cpu():
+    Q, K, V = _qkv(0, (2, 4), 200, 300, 64, 32, torch.float32, device="cuda")
+    g = torch.Generator().manual_seed(1)
+    dO = torch.randn(2, 4, 200, 32, generator=g).cuda()
+    mask = torch.rand(200, 300, generator=g) < 0.7
+    mask[5] = False  # a fully blocked query
+    grads = sdpa_backward(Q, K, V, dO, mask.cuda())
+    assert all(grad.device.type == "cuda" for grad in grads)
+    expected = attention_by_autograd(Q.cpu(), K.cpu(), V.cpu(), dO.cpu(), mask)
+    for name, mine, theirs in zip(("dQ", "dK", "dV"), grads, expected, strict=True):
+        assert_close(mine.cpu(), theirs, torch.float32, name)

@@ -33,3 +33,18 @@ def test_conditions_name_the_machine_and_its_load() -> None:
     assert numpy_side.startswith("CPU: ") and "cores" in numpy_side and "load average" in numpy_side
     torch_side = claims.conditions("cpu")
     assert "thread" in torch_side and torch.__version__ in torch_side
+
+
+def test_glue_sends_what_myst_nb_glue_sends(monkeypatch) -> None:
+    """``claims.glue`` writes myst-nb's display bundle itself (no slow import): the same bundle, prefix and
+    metadata as ``myst_nb.glue(name, value, display=False)``."""
+    import IPython.display
+    from myst_nb.ext import glue as myst_glue
+
+    sent = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: sent.append((a, k)))
+    monkeypatch.setattr(myst_glue, "ipy_display", lambda *a, **k: sent.append((a, k)))
+    claims.glue("ratio", 2.5)
+    myst_glue.glue("ratio", 2.5, display=False)
+    assert claims.GLUE_PREFIX == myst_glue.GLUE_PREFIX
+    assert len(sent) == 2 and sent[0] == sent[1] and "application/papermill.record/text/plain" in sent[0][0][0]

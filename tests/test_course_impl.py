@@ -232,6 +232,18 @@ def test_tiled_attention(dtype, causal: bool) -> None:
                            f"n_q={n_q} n_k={n_k} block={block} causal={causal}")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sdpa_backward(dtype) -> None:
+    rng = np.random.default_rng(7)
+    for n_q, n_k, mask_shape in ((4, 6, None), (5, 5, (5, 5)), (3, 7, (2, 1, 1, 7))):
+        Q, K, V, dO = (torch.as_tensor(rand(rng, 2, 3, n, d, dtype=dtype))
+                       for n, d in ((n_q, 4), (n_k, 4), (n_k, 5), (n_q, 5)))
+        mask = None if mask_shape is None else torch.as_tensor(random_mask(rng, *mask_shape, blocked_row=True))
+        ours, ref = standins.sdpa_backward(Q, K, V, dO, mask), solutions.sdpa_backward(Q, K, V, dO, mask)
+        assert all(g.dtype == Q.dtype and not g.requires_grad for g in ours)
+        assert_pairs_close(ours, ref, dtype, f"n_q={n_q} n_k={n_k} mask {mask_shape}")
+
+
 @pytest.mark.parametrize("n_kv_heads", (4, 2, 1))
 def test_decoder_layer_full_and_cached(n_kv_heads: int) -> None:
     rng = np.random.default_rng(6)
@@ -325,6 +337,7 @@ CASES = {
     "kv_cache_bytes": test_kv_cache_bytes,
     "mha_to_gqa": test_mha_to_gqa_gives_the_reference_conversion,
     "tiled_attention": test_tiled_attention,
+    "sdpa_backward": test_sdpa_backward,
     "DecoderLayer": test_decoder_layer_full_and_cached,
     "greedy_decode": test_greedy_decode_gives_the_reference_tokens,
     "sliding_window_mask": test_sliding_window_masks,
@@ -384,6 +397,8 @@ def test_unknown_names_are_clear_errors() -> None:
         (lambda: standins.GroupedQueryAttention(8, 4, 3), "must divide"),
         (lambda: standins.tiled_attention(torch.ones(2, 3), torch.ones(2, 3), torch.ones(2, 3), block_size=0),
          "block_size"),
+        (lambda: standins.sdpa_backward(torch.ones(2, 3), torch.ones(4, 3), torch.ones(4, 2), torch.ones(4, 2)),
+         "output's shape"),
         (lambda: standins.apply_rope(np.ones((3, 5)), np.arange(3)), "d even"),
         (lambda: standins.sinusoidal_positions(3, 5), "even d"),
         (lambda: standins.sliding_window_mask(3, 3, 0), "window >= 1"),

@@ -47,6 +47,7 @@ class Spec:
     reference: bool = True  # False when the cases carry ``expected`` (no reference in solutions)
     rtol: float | None = None
     atol: float | None = None
+    no_autograd: bool = False  # a gradient written by hand: autograd inside it earns no credit
 
 
 def call(*args: Any, **kwargs: Any) -> Run:

@@ -76,6 +76,7 @@ def kernel_job(exercise: Exercise, name: str, checked: Sequence[str]) -> dict:
         "function": name,
         "prelude": ref.prelude(objs),
         "helpers": {n: ref.student_source(exercise.reference(n)) for n in helpers},
+        "no_autograd": exercise.specs[name].no_autograd,
     }
 
 
@@ -130,7 +131,7 @@ def prepare(
     """
     library = (static_refusals or {}).get(name)
     if library:
-        refusal = Report(name, refusals.refusal_message(name, library), mistake="library-attention")
+        refusal = Report(name, refusals.refusal_message(name, library), mistake=refusals.refusal_kind(library))
         return Pending(name, [], {}, [], decided=refusal)
     cases = hidden_cases(exercise, name, secret)
     runs = [(c.run.runner, c.run.args, c.run.kwargs) for c in cases]
@@ -172,7 +173,8 @@ def judge(exercise: Exercise, pending: Pending, result: KernelResult | NoAnswer)
     if result.missing:
         return Report(name, f"{name} is not defined: run the cell that defines it (keep its name).", "missing")
     if result.forbidden:
-        return Report(name, refusals.refusal_message(name, _library(result.forbidden[0])), "library-attention")
+        library = _library(result.forbidden[0])
+        return Report(name, refusals.refusal_message(name, library), refusals.refusal_kind(library))
     got = result.outcomes
     if any(o.error_type == "NotImplementedError" for o in got):
         return Report(name, f"{name} is not implemented yet (it raises NotImplementedError).", "not-implemented")

@@ -39,6 +39,10 @@ RESULT_FILE = "result.json"
 MAX_TEXT = 300  # characters kept of an error message or a string result
 #: Aten operators that mean "library attention" (substrings of the operator name).
 FORBIDDEN_OPS = ("scaled_dot_product", "_native_multi_head_attention", "flash_attention", "efficient_attention")
+#: Torch functions that mean "autograd" (exact names), refused in a function whose job says ``no_autograd``:
+#: ``torch.autograd.grad`` (``torch.func`` and ``torch.autograd.functional`` call it), ``Tensor.backward``,
+#: ``torch.autograd.backward``, ``Tensor.requires_grad_``.
+AUTOGRAD_OPS = ("grad", "backward", "requires_grad_")
 #: Module classes that mean "library attention" when found inside a student's module.
 FORBIDDEN_MODULES = ("MultiheadAttention",)
 
@@ -413,15 +417,17 @@ def _load_arrays(folder: str, count: int) -> list:
 
 
 class _OpWatch:
-    """Records library attention while the student's code runs (when torch is imported).
+    """Records library attention (and, with ``no_autograd``, autograd) while the student's code runs.
 
     A torch-function mode sees every torch call made from Python by name:
     ``F.scaled_dot_product_attention``, ``multi_head_attention_forward``, and ``torch.ops.aten`` or
     ``torch._C._nn`` attention operators called directly. (A dispatch mode would also see kernels
-    reached from C++, but its first use costs seconds of imports in every kernel.)
+    reached from C++, but its first use costs seconds of imports in every kernel.) Autograd is
+    recorded as ``autograd: <name>``; setting ``tensor.requires_grad = True`` arrives as the
+    descriptor's ``__set__``.
     """
 
-    def __init__(self):
+    def __init__(self, no_autograd: bool = False):
         self.seen: set = set()
         self.mode = None
         torch = _torch()
@@ -436,6 +442,8 @@ class _OpWatch:
                 name = str(getattr(func, "__name__", "") or func)
                 if any(f in name for f in FORBIDDEN_OPS):
                     seen.add(name)
+                if no_autograd and (name in AUTOGRAD_OPS or name == "__set__" and _sets_requires_grad(func)):
+                    seen.add(f"autograd: {name}")
                 return func(*args, **(kwargs or {}))
 
         self.mode = Functions()
@@ -450,17 +458,22 @@ class _OpWatch:
             self.mode.__exit__(*exc)
 
 
+def _sets_requires_grad(func) -> bool:
+    return getattr(getattr(func, "__self__", None), "__name__", "") == "requires_grad"
+
+
 #: Arguments a runner saw changed in place that a snapshot of the call's arguments cannot see.
 MODIFIED: list = []
 
 
-def run_cases(impl, namespace: dict, cases: list, watch_library: bool = True) -> tuple[list, list]:
+def run_cases(impl, namespace: dict, cases: list, watch_library: bool = True,
+              no_autograd: bool = False) -> tuple[list, list]:
     """``(results, library attention seen)``: each case is ``(runner name, args, kwargs)`` of decoded
     values, each result ``(status, value, arguments changed in place)``. ``watch_library=False`` for
-    trusted code (the grader's own reference and mistakes)."""
+    trusted code (the grader's own reference and mistakes); ``no_autograd`` also records autograd."""
     results, seen = [], set()
     for runner_name, args, kwargs in cases:
-        watch = _OpWatch() if watch_library else _NoWatch()
+        watch = _OpWatch(no_autograd) if watch_library else _NoWatch()
         taken = snapshot(args, kwargs)
         del MODIFIED[:]
         try:
@@ -526,7 +539,7 @@ def run(job_dir: str, out_dir: str, namespace: dict) -> None:
         saved = _install_helpers(namespace, job.get("prelude", ""), job.get("helpers", {}))
         try:
             cases = [(c["runner"], decode(c["args"], arrays), decode(c["kwargs"], arrays)) for c in job["cases"]]
-            results, seen = run_cases(impl, namespace, cases)
+            results, seen = run_cases(impl, namespace, cases, no_autograd=job.get("no_autograd") is True)
         finally:
             _restore(namespace, saved)
         out_arrays: list = []

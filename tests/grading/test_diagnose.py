@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_visible_tests import ALTERNATIVES
 
 from grader import generate
 from grader.engine import checker, registry
@@ -170,6 +171,105 @@ def test_static_scan_follows_helpers_and_ignores_the_course_names() -> None:
     ]
     found = library_attention_in(sources, ["tiled_attention", "self_attention", "scaled_dot_product_attention"])
     assert found == {"tiled_attention": "torch.nn.functional.scaled_dot_product_attention"}
+
+
+AUTOGRAD_BACKWARDS = {  # sdpa_backward by autograd, each way a student could reach it
+    "torch.autograd.grad": """
+        def sdpa_backward(Q, K, V, dO, mask=None):
+            q, k, v = (t.detach().clone().requires_grad_(True) for t in (Q, K, V))
+            s = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                s = s.masked_fill(~mask, -math.inf)
+            out = torch.softmax(s, dim=-1).nan_to_num(0.0) @ v
+            return torch.autograd.grad(out, (q, k, v), dO)
+        """,
+    ".backward() after setting requires_grad": """
+        def _forward(q, k, v, mask):
+            s = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                s = s.masked_fill(~mask, -math.inf)
+            return torch.softmax(s, dim=-1).nan_to_num(0.0) @ v
+
+        def sdpa_backward(Q, K, V, dO, mask=None):
+            q, k, v = Q.clone(), K.clone(), V.clone()
+            for t in (q, k, v):
+                setattr(t, "requires_" + "grad", True)  # no name the static scan knows
+            (_forward(q, k, v, mask) * dO).sum().backward()
+            return q.grad, k.grad, v.grad
+        """,
+    "torch.func.vjp": """
+        def sdpa_backward(Q, K, V, dO, mask=None):
+            def forward(q, k, v):
+                s = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+                if mask is not None:
+                    s = s.masked_fill(~mask, -math.inf)
+                return torch.softmax(s, dim=-1).nan_to_num(0.0) @ v
+
+            return getattr(torch, "fu" + "nc").vjp(forward, Q, K, V)[1](dO)
+        """,
+}
+
+
+@pytest.mark.parametrize("way", list(AUTOGRAD_BACKWARDS))
+def test_a_backward_pass_by_autograd_earns_no_credit(way: str) -> None:
+    """The kernel's watch sees autograd however it is reached (the static scan is tested below)."""
+    import textwrap
+
+    ns = namespace("ch6-tiled")
+    exec(textwrap.dedent(AUTOGRAD_BACKWARDS[way]), ns)  # defined in the notebook, as a student would
+    report = check("ch6-tiled", "sdpa_backward", ns)
+    assert report.mistake == "autograd", report.problem
+    assert "must not use autograd" in report.problem
+    assert check("ch6-tiled", "tiled_attention", ns).problem is None  # only the gradient is refused
+
+
+def test_static_scan_refuses_autograd_in_a_gradient_only() -> None:
+    from grader.engine.refusals import AUTOGRAD, static_refusals
+
+    sources = [
+        "import torch\nimport torch.autograd\n",
+        "def _grads(out, inputs, g):\n    return torch.autograd.grad(out, inputs, g)\n",
+        "def sdpa_backward(Q, K, V, dO, mask=None):\n    return _grads(Q, (Q, K, V), dO)\n",
+        "q = Q.clone().requires_grad_(True)  # a scratch check at top level: fine\n",
+        "def tiled_attention(Q, K, V, block_size=128, causal=False):\n    q = Q * 2\n    return q.backward()\n",
+    ]
+    found = static_refusals(sources, ["sdpa_backward", "tiled_attention"], no_autograd=["sdpa_backward"])
+    assert found == {"sdpa_backward": AUTOGRAD}
+    own = "def sdpa_backward(Q, K, V, dO, mask=None):\n    q = Q * 2  # a local, not the scratch q\n    return q\n"
+    assert static_refusals([sources[3], own], ["sdpa_backward"], ["sdpa_backward"]) == {}
+    for line in ("t.requires_grad = True", "from torch.func import vjp", "import functorch",
+                 "getattr(t, 'backward')()", "torch.func.grad(f)(t)"):
+        body = f"def sdpa_backward(Q, K, V, dO, mask=None):\n    {line}\n"
+        assert static_refusals([body], ["sdpa_backward"], ["sdpa_backward"]) == {"sdpa_backward": AUTOGRAD}, line
+    ex = registry.exercise("ch6-tiled")
+    pending = checker.prepare(ex, "sdpa_backward", SECRET, ex.check_order[:1], found)
+    assert pending.decided is not None and pending.decided.mistake == "autograd"  # no kernel run needed
+    assert "must not use autograd" in pending.decided.problem
+
+
+CORRECT_BACKWARDS = [  # sdpa_backward written otherwise than the reference: it keeps its points (any secret)
+    """
+    def sdpa_backward(Q, K, V, dO, mask=None):
+        scale = 1.0 / math.sqrt(Q.shape[-1])
+        S = Q @ K.transpose(-2, -1) * scale
+        if mask is not None:
+            S = S.masked_fill(~mask, float("-inf"))
+        A = torch.softmax(S, dim=-1).nan_to_num(0.0)
+        dS = A * (dO @ V.transpose(-2, -1) - (dO * (A @ V)).sum(dim=-1, keepdim=True))
+        return dS @ K * scale, dS.transpose(-2, -1) @ Q * scale, A.transpose(-2, -1) @ dO
+    """,
+    ALTERNATIVES["ch6-tiled", "sdpa_backward"],  # its own softmax, einsum, D = rowsum(dO * O)
+]
+
+
+@pytest.mark.parametrize("index", range(len(CORRECT_BACKWARDS)))
+def test_a_correct_backward_written_otherwise_keeps_its_points(index: int) -> None:
+    import textwrap
+
+    ns = namespace("ch6-tiled")
+    exec(textwrap.dedent(CORRECT_BACKWARDS[index]), ns)
+    for i in range(4):
+        assert check("ch6-tiled", "sdpa_backward", ns, f"another secret {i}".encode()).problem is None
 
 
 def test_functions_checked_earlier_are_replaced_by_the_reference_while_checking() -> None:

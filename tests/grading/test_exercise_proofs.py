@@ -52,6 +52,23 @@ def _mistake_students(assignment: str) -> dict[str, list[Mistake]]:
     return students
 
 
+#: Students who use what the exercise asks them to write (autograd inside a hand-written gradient): the
+#: static scan in ``grader/execute.py`` refuses the function, with a message in words.
+REFUSED = {
+    "ch6-tiled": {
+        "autograd-backward": Mistake("uses-autograd", "sdpa_backward", "", rewrite="""
+            def sdpa_backward(Q, K, V, dO, mask=None):
+                q, k, v = (t.detach().clone().requires_grad_(True) for t in (Q, K, V))
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, -math.inf)
+                out = torch.softmax(scores, dim=-1).nan_to_num(0.0) @ v
+                return torch.autograd.grad(out, (q, k, v), dO)
+            """),
+    },
+}
+
+
 def _student_of(m: Mistake) -> str:
     return next(s for s, ms in _mistake_students(m.assignment).items() if m in ms)
 
@@ -87,6 +104,11 @@ def _grade_course(root: Path, assignment: str) -> dict:
     }
     for student, ms in _mistake_students(assignment).items():
         students[student] = generate.filled_release(assignment, ms)
+    for student, refused in REFUSED.get(assignment, {}).items():
+        exercise = registry.exercise(assignment)
+        students[student] = generate.filled_release(
+            assignment, [Mistake(refused.id, refused.target, "", rewrite=refused.rewrite, assignment=assignment,
+                                 reference_of=exercise.reference)])
     for student, nb in students.items():
         folder = course / "submitted" / student / assignment
         folder.mkdir(parents=True)
@@ -186,3 +208,17 @@ def test_known_mistake_loses_points_with_its_message(graded: dict, mistake: Mist
     page = " ".join(html.unescape(result["html"][student]).split())
     assert "[mistake:" not in page  # no grader internals (the mistake's id) on the student's page
     assert " ".join(mistake.message.split()) in page
+
+
+@pytest.mark.parametrize(("assignment", "student"), [
+    pytest.param(a, student, marks=pytest.mark.xdist_group(a)) for a, refused in REFUSED.items() for student in refused
+])
+def test_autograd_in_a_hand_written_gradient_earns_no_credit(graded: dict, assignment: str, student: str) -> None:
+    result = graded[assignment]
+    function = REFUSED[assignment][student].function
+    scores = result["scores"][student]
+    assert scores[f"test-{function}"] == 0, scores
+    assert {k: v for k, v in scores.items() if k != f"test-{function}"} == {
+        k: m for k, m in result["max"].items() if k != f"test-{function}"}, "only the refused function loses points"
+    page = " ".join(html.unescape(result["html"][student]).split())
+    assert f"No credit: {function} is the exercise, so it must not use autograd" in page

@@ -297,6 +297,21 @@ ALTERNATIVES = {  # correct code written differently from the reference: it must
             weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1).nan_to_num(0.0)
             return self.out_proj(merge_heads(weights @ repeat_kv(v, self.n_rep))), (k, v)
         ''',
+    ("ch6-tiled", "sdpa_backward"): '''
+        def sdpa_backward(Q, K, V, dO, mask=None):
+            q = Q / math.sqrt(Q.shape[-1])
+            S = torch.einsum("...qd,...kd->...qk", q, K)
+            if mask is not None:
+                S = torch.where(mask, S, torch.tensor(float("-inf"), dtype=S.dtype))
+            m = S.amax(dim=-1, keepdim=True)
+            e = torch.exp(S - torch.where(torch.isfinite(m), m, torch.zeros_like(m)))
+            total = e.sum(dim=-1, keepdim=True)
+            A = torch.where(total > 0, e / total.clamp_min(1e-30), torch.zeros_like(e))
+            D = (dO * (A @ V)).sum(dim=-1, keepdim=True)  # rowsum(dO * O)
+            dS = A * (dO @ V.transpose(-2, -1) - D)
+            dQ = dS @ K / math.sqrt(Q.shape[-1])
+            return dQ, dS.transpose(-2, -1) @ q, A.transpose(-2, -1) @ dO
+        ''',
     ("ch7-transformer", "greedy_decode"): '''
         def greedy_decode(model, src, bos_id, max_len, use_cache=True):
             memory, memory_mask = model.encode(src)

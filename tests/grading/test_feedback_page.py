@@ -33,13 +33,20 @@ PNG = base64.b64encode(bytes.fromhex(
 )).decode()
 
 
+def _bootstrap_css() -> list[str]:
+    """Where ``generate_feedback`` finds the Bootstrap CSS its page inlines (it moved in nbgrader 0.9.6)."""
+    from nbgrader.converters import GenerateFeedback
+
+    return list(GenerateFeedback().config.HTMLExporter.extra_template_paths)
+
+
 def _config() -> Config:
     """The exporter's configuration as ``nbgrader generate_feedback`` sets it with the course's config."""
     formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
     c = Config()
     c.HTMLExporter.template_name = "feedback"
     c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(formgrader / "templates")]
-    c.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "components" / "bootstrap" / "css")]
+    c.HTMLExporter.extra_template_paths = _bootstrap_css()
     return c
 
 

@@ -174,6 +174,7 @@ def _feedback_page(nb: nbformat.NotebookNode, course_config: bool) -> str:
     """The feedback page nbgrader makes of ``nb``: with the course's config (its exporter's preprocessors
     sanitise and render formulas), or with the course's exporter alone."""
     import nbgrader
+    from nbgrader.converters import GenerateFeedback
     from traitlets.config import Config, PyFileConfigLoader
 
     from grader.coursedir import COURSE_DIR
@@ -183,7 +184,8 @@ def _feedback_page(nb: nbformat.NotebookNode, course_config: bool) -> str:
         else Config()
     config.HTMLExporter.template_name = "feedback"
     formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
-    config.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "components" / "bootstrap" / "css")]
+    # where generate_feedback finds the Bootstrap CSS its page inlines (it moved in nbgrader 0.9.6)
+    config.HTMLExporter.extra_template_paths = GenerateFeedback().config.HTMLExporter.extra_template_paths
     if not course_config:
         config.HTMLExporter.extra_template_basedirs = [str(formgrader / "templates")]
     resources = {"nbgrader": {"notebook": "hostile", "score": 0, "max_score": 3, "late_penalty": 0}}

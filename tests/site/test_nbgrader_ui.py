@@ -1,12 +1,13 @@
 """nbgrader's own UI in the pinned JupyterLab: the formgrader and the Create Assignment panel, in Chromium.
 
 Instructors do manual grading, overrides and extensions in nbgrader's formgrader, and mark cells with its
-Create Assignment panel. Its JupyterLab extension (``@jupyter/nbgrader`` 0.9.5) is built against
-JupyterLab 4.2 (``@jupyter/ydoc`` 2), so ``requirements.txt`` pins the JupyterLab, Notebook and Jupytext
-versions whose extensions share those packages. Here: ``jupyter labextension list`` calls every extension
-compatible, and a JupyterLab served locally from a graded course (a) loads without a script error, (b)
-has the Nbgrader menu and the Create Assignment panel, (c) opens the formgrader from that menu, which lists
-the course's assignment, and (d) lists the graded submissions with their scores; no request leaves the host.
+Create Assignment panel. Its JupyterLab extension (``@jupyter/nbgrader`` 0.9.6) needs JupyterLab 4.4 and
+Notebook 7.4, so ``requirements.txt`` pins the JupyterLab, Notebook and Jupytext versions whose extensions
+agree with it. Here: ``jupyter labextension list`` calls every extension compatible, and a JupyterLab served
+locally from a graded course, with every server extension nbgrader installs enabled, (a) loads without a
+script error, (b) has the Nbgrader menu and the Create Assignment panel, (c) opens the formgrader from that
+menu, which lists the course's assignment, and (d) lists the graded submissions with their scores; no
+request leaves the host.
 
 What the instructor opens is hostile too (``grader/sanitize.py``): the class holds a submission whose outputs,
 markdown and raw cells and display name try to run a script (:func:`grader.synthetic.with_hostile_renderables`)
@@ -15,10 +16,11 @@ calls a local listener and opens a dialog. Opened in the formgrader, it runs not
 nothing, while its table, plots and formulas render; the same script, run in the instructor's JupyterLab page,
 does write the file (the check can fail).
 
-nbgrader 0.9.5's ``validate_assignment`` server extension joins a request's path to the server's root without
-a check (the path traversal that nbgrader 0.9.6 fixed, jupyter/nbgrader#1978; 0.9.6's JupyterLab extension
-needs JupyterLab 4.4, so the course keeps 0.9.5): the instructor's JupyterLab runs without that extension, as
-the instructor guide says, and its handler answers 404 while the formgrader works.
+nbgrader's ``validate_assignment`` server extension (the "Validate" button) validates, that is runs, the
+notebook at the path a request names. Up to 0.9.5 it joined that path to the server's root without a check;
+0.9.6 refuses a path that resolves outside the root (jupyter/nbgrader#1978). With the extension enabled, a
+notebook inside the course is run, and one outside it, named by ``../``, by an absolute path or through a
+link inside the course, is refused (403) and not run.
 """
 
 from __future__ import annotations
@@ -47,8 +49,6 @@ PY = sys.executable
 ENV = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}
 A = synthetic.ASSIGNMENT
 STUDENTS = {"correct": "3 / 3", "wrong": "1 / 3"}
-#: nbgrader 0.9.5's server extension with the path traversal (jupyter/nbgrader#1978), turned off as the guide says.
-VALIDATE_EXTENSION = "nbgrader.server_extensions.validate_assignment"
 
 
 def test_every_jupyterlab_extension_is_compatible_with_the_pinned_jupyterlab() -> None:
@@ -102,8 +102,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
     port = _free_port()
     cmd = [PY, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.token=", "--ServerApp.password=",
-           "--ServerApp.disable_check_xsrf=False", f"--ServerApp.root_dir={course}",
-           f"--ServerApp.jpserver_extensions={VALIDATE_EXTENSION}=False"]
+           "--ServerApp.disable_check_xsrf=False", f"--ServerApp.root_dir={course}"]
     log = (course.parent / "lab.log").open("w")
     server = subprocess.Popen(cmd, cwd=course, env=ENV, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -225,24 +224,59 @@ def test_a_hostile_submission_runs_nothing_in_the_formgrader(browser, served: Si
     assert shown["math"] >= 2, shown  # the markdown's formulas, as MathML (no MathJax from a CDN)
 
 
-def test_the_validate_extension_with_the_path_traversal_is_off(served: SimpleNamespace) -> None:
-    """A request that would validate (run) a notebook outside the course meets no handler; the formgrader's does."""
+def _probe_notebook(marker: Path) -> nbformat.NotebookNode:
+    """A notebook that, when run, writes ``marker`` (so a test sees whether validating it ran it)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(f"open({str(marker)!r}, 'w').write('ran')"))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def test_the_validate_extension_runs_notebooks_inside_the_course_and_refuses_paths_outside(
+        served: SimpleNamespace) -> None:
+    """jupyter/nbgrader#1978, with the extension enabled: a notebook outside the server's root, named by
+    ``../``, by an absolute path or through a link inside the root, is refused (403) and not run; one inside
+    is run (the control: the same request with a path inside the course does validate)."""
     import http.cookiejar
+    import json
     import urllib.error
     import urllib.parse
+
+    course, scratch = served.course, served.course.parent
+    outside, inside = scratch / "outside" / "probe.ipynb", course / "probe" / "probe.ipynb"
+    ran_outside, ran_inside = scratch / "ran-outside", scratch / "ran-inside"
+    for path, marker in ((outside, ran_outside), (inside, ran_inside)):
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(_probe_notebook(marker), path)
+    (course / "probe" / "link.ipynb").symlink_to(outside)
 
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.open(f"{served.base}/lab", timeout=30).read()  # the session's _xsrf cookie, as the browser gets it
     xsrf = next(c.value for c in jar if c.name == "_xsrf")
 
-    def post(path: str, data: dict) -> int:
-        req = urllib.request.Request(f"{served.base}{path}", data=urllib.parse.urlencode(data).encode(),
+    def validate(path: str) -> tuple[int, str]:
+        req = urllib.request.Request(f"{served.base}/assignments/validate",
+                                     data=urllib.parse.urlencode({"path": path}).encode(),
                                      headers={"X-XSRFToken": xsrf}, method="POST")
         try:
-            return opener.open(req, timeout=30).status
+            with opener.open(req, timeout=300) as r:
+                return r.status, r.read().decode()
         except urllib.error.HTTPError as err:
-            return err.code
+            return err.code, err.read().decode(errors="replace")
 
-    assert post("/assignments/validate", {"path": "../../outside.ipynb"}) == 404
-    assert opener.open(f"{served.base}/formgrader/api/assignments", timeout=30).status == 200
+    try:
+        for path in ("../outside/probe.ipynb", "probe/../../outside/probe.ipynb", str(outside), "probe/link.ipynb"):
+            status, body = validate(path)
+            assert status == 403 and "outside allowed directory" in body, (path, status, body[-500:])
+        assert not ran_outside.exists()
+
+        status, body = validate("probe/probe.ipynb")
+        assert status == 200 and json.loads(body)["success"] is True, body[-2000:]
+        assert ran_inside.read_text() == "ran"
+        assert not ran_outside.exists()
+    finally:
+        for p in (course / "probe" / "link.ipynb", inside, outside, ran_inside, ran_outside):
+            p.unlink(missing_ok=True)
+        inside.parent.rmdir()
+        outside.parent.rmdir()

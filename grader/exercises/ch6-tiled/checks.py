@@ -268,4 +268,5 @@ EQUIVALENT_MUTANTS = {
     "tiled_attention:call-dropped@L45:.clamp_min(...)": _EMPTY + " (torch.where discards the 0 / 0 of that row)",
     "tiled_attention:number@L2:128->129": "every block size gives the same attention; the default only sets the tile",
     "tiled_attention:number@L2:128->127": "every block size gives the same attention; the default only sets the tile",
+    "sdpa_backward:name-swap@L20:Q->K": "the contract gives Q and K the same d_k, so K.shape[-1] is Q.shape[-1]",
 }

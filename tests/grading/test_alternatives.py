@@ -240,6 +240,41 @@ def tiled_attention(Q, K, V, block_size=128, causal=False):
         out[..., q0:q0 + block_size, :] = (acc / l).nan_to_num(0.0).to(Q.dtype)
     return out
 """),
+        ("sdpa_backward", """
+def sdpa_backward(Q, K, V, dO, mask=None):
+    # einsum, FlashAttention-2's D = rowsum(dO * O), and a where for the blocked rows
+    S = torch.einsum("...qd,...kd->...qk", Q, K) / math.sqrt(Q.shape[-1])
+    if mask is not None:
+        S = torch.where(mask, S, torch.tensor(float("-inf"), dtype=S.dtype))
+    m = S.amax(dim=-1, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    E = torch.exp(S - m)
+    total = E.sum(dim=-1, keepdim=True)
+    A = torch.where(total > 0, E / total.clamp_min(1e-30), torch.zeros_like(E))
+    O = torch.einsum("...qk,...kv->...qv", A, V)
+    D = (dO * O).sum(dim=-1, keepdim=True)
+    dA = torch.einsum("...qv,...kv->...qk", dO, V)
+    dS = A * (dA - D)
+    dQ = torch.einsum("...qk,...kd->...qd", dS, K) / math.sqrt(Q.shape[-1])
+    dK = torch.einsum("...qk,...qd->...kd", dS, Q) / math.sqrt(Q.shape[-1])
+    dV = torch.einsum("...qk,...qv->...kv", A, dO)
+    return dQ, dK, dV
+"""),
+        ("sdpa_backward", """
+def sdpa_backward(Q, K, V, dO, mask=None):
+    # float64 inside, the Jacobian's row form with dA, cast back at the end
+    q, k, v, do = (t.double() for t in (Q, K, V, dO))
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    scores = (q @ k.transpose(-2, -1)) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -1e30)
+    A = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        A = A * mask  # a fully blocked row: uniform over -1e30 scores, zeroed here
+    dA = do @ v.transpose(-2, -1)
+    dS = A * (dA - (dA * A).sum(-1, keepdim=True))
+    return tuple(t.to(Q.dtype) for t in (dS @ k * scale, dS.transpose(-2, -1) @ q * scale, A.transpose(-2, -1) @ do))
+"""),
     ],
     "ch7-transformer": [
         ("DecoderLayer", """

@@ -239,7 +239,8 @@ class MultiHeadAttention(nn.Module):
         misconception="Returns the weights averaged over the heads, (batch, n_q, n_k), as torch does by default, "
         "instead of every head's weights.",
         keywords=("head", "average", "shape", "n_heads"),
-        source=edit(MHA_EINSUM, ("return self.out_proj(out), weights", "return self.out_proj(out), weights.mean(dim=1)")),
+        source=edit(MHA_EINSUM, ("return self.out_proj(out), weights",
+                                 "return self.out_proj(out), weights.mean(dim=1)")),
     ),
     Variant(
         function="MultiHeadAttention", kind="wrong", name="MultiHeadAttention/3d-mask-unsqueeze-0",

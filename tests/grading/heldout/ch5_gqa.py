@@ -40,7 +40,8 @@ class GroupedQueryAttention(nn.Module):
             mask = mask.unsqueeze(1)
 
         def repeat(t):
-            return t[:, :, None].expand(b, self.n_kv_heads, self.n_rep, n_total, hd).reshape(b, self.n_heads, n_total, hd)
+            repeated = t[:, :, None].expand(b, self.n_kv_heads, self.n_rep, n_total, hd)
+            return repeated.reshape(b, self.n_heads, n_total, hd)
 
         k_all, v_all = repeat(k), repeat(v)
         scores = q @ k_all.transpose(-2, -1) / math.sqrt(hd)
@@ -240,7 +241,8 @@ class GroupedQueryAttention(nn.Module):
         "new cache, instead of the cache with them appended.",
         keywords=("cache", "append", "n_past + n_new", "positions"),
         source=edit(GQA_EXPAND,
-                    ("        if kv_cache is not None:\n", "        new_cache = (k, v)\n        if kv_cache is not None:\n"),
+                    ("        if kv_cache is not None:\n",
+                     "        new_cache = (k, v)\n        if kv_cache is not None:\n"),
                     ("return self.out_proj(out), (k, v)", "return self.out_proj(out), new_cache")),
     ),
     Variant(
@@ -338,7 +340,8 @@ def mha_to_gqa(mha, n_kv_heads):
     n_rep = n_heads // n_kv_heads
     has_bias = mha.q_proj.bias is not None
     weight = mha.q_proj.weight
-    gqa = GroupedQueryAttention(d_model, n_heads, n_kv_heads, bias=has_bias).to(dtype=weight.dtype, device=weight.device)
+    gqa = GroupedQueryAttention(d_model, n_heads, n_kv_heads, bias=has_bias)
+    gqa = gqa.to(dtype=weight.dtype, device=weight.device)
     with torch.no_grad():
         for name in ("q_proj", "out_proj"):
             getattr(gqa, name).weight.copy_(getattr(mha, name).weight)

@@ -136,7 +136,8 @@ def tiled_attention(Q, K, V, block_size=128, causal=False):
         misconception="Loops over n // block_size full blocks only, dropping the last partial block when "
         "block_size does not divide the length.",
         keywords=("divide", "last block", "remainder", "partial", "block_size"),
-        source=edit(TILED, ("for q0 in range(0, n_q, block_size):", "for q0 in range(0, n_q - block_size + 1, block_size):"),
+        source=edit(TILED, ("for q0 in range(0, n_q, block_size):",
+                            "for q0 in range(0, n_q - block_size + 1, block_size):"),
                     ("for k0 in range(0, n_k, block_size):", "for k0 in range(0, n_k - block_size + 1, block_size):")),
     ),
     Variant(

@@ -102,7 +102,8 @@ class DecoderLayer(nn.Module):
         function="DecoderLayer", kind="wrong", name="DecoderLayer/no-memory_mask",
         misconception="Does not pass memory_mask to the cross-attention, so source padding is attended.",
         keywords=("memory_mask", "padding", "mask"),
-        source=edit(DECODER, ("self.cross_attn(h2, memory, memory, mask=memory_mask)", "self.cross_attn(h2, memory, memory)")),
+        source=edit(DECODER, ("self.cross_attn(h2, memory, memory, mask=memory_mask)",
+                              "self.cross_attn(h2, memory, memory)")),
     ),
     Variant(
         function="DecoderLayer", kind="wrong", name="DecoderLayer/drops-kv_cache",

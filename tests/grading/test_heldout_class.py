@@ -82,3 +82,15 @@ def test_the_class_is_as_written() -> None:
         assert len({v.name for v in variants}) == len(variants), assignment
     kinds = [v.kind for vs in classes.values() for v in vs]
     assert kinds.count("correct") >= 45 and kinds.count("wrong") >= 90
+
+
+def test_a_message_names_a_misconception_only_in_its_own_words() -> None:
+    """Keywords count outside the failing case's description, the function's name and generic phrases."""
+    from heldout import Variant
+    from heldout.measure import names_misconception
+
+    v = Variant("softmax", "wrong", "softmax/x", "", misconception="m", keywords=("max", "value", "-inf"))
+    assert names_misconception("softmax looks wrong: subtract the max along the axis.", v)
+    assert not names_misconception("softmax is not right yet with big logits: the result has wrong values.", v)
+    assert not names_misconception("softmax is not right yet with a row of -inf: it is wrong.", v, ["a row of -inf"])
+    assert names_misconception("softmax is not right yet: a fully blocked row (all -inf) must give zeros.", v)

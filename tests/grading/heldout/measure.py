@@ -117,14 +117,19 @@ class Outcome:
         return ""
 
 
+#: The checker's fixed words for a difference it cannot explain ("value" must not be found in them).
+GENERIC = re.compile(r"wrong (values|entries|result)|not the right number|not right yet")
+
+
 def names_misconception(message: str, variant: Variant, whats: list[str] = ()) -> bool:
     """Whether ``message`` contains one of the variant's keywords, outside the words that only say which
-    input failed (the cases' descriptions) and the function's own name, and not inside a longer word
-    ("max" is not found in "softmax")."""
+    input failed (the cases' descriptions), the function's own name and the checker's generic phrases
+    ("has wrong values"), and not inside a longer word ("max" is not found in "softmax")."""
     text = " ".join(message.lower().split())
     for what in whats:
         text = text.replace(" ".join(what.lower().split()), " ")
     text = text.replace(variant.function.lower(), " ")
+    text = GENERIC.sub(" ", text)
     return any(re.search(r"(?<![a-z0-9_])" + re.escape(k.lower()), text) for k in variant.keywords)
 
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from . import Variant
+from . import Variant, edit
+
+# The plain attention a student writes first (correct with the notebook's softmax); the wrong variants
+# of scaled_dot_product_attention below are one change to it.
+SDPA_PLAIN = '''
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = softmax(scores, axis=-1)
+    return weights @ V, weights
+'''
 
 VARIANTS = [
     # ---------------------------------------------------------------- softmax
@@ -298,94 +309,49 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
         function="scaled_dot_product_attention", kind="wrong", name="sdpa/no-scale",
         misconception="Forgets to divide the scores by sqrt(d_k).",
         keywords=("sqrt", "scale", "scaled"),
-        source='''
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ np.swapaxes(K, -1, -2)
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)
-    weights = softmax(scores, axis=-1)
-    return weights @ V, weights
-''',
+        source=edit(SDPA_PLAIN, (" / np.sqrt(Q.shape[-1])", "")),
     ),
     Variant(
         function="scaled_dot_product_attention", kind="wrong", name="sdpa/sqrt-d_v",
         misconception="Scales by sqrt(d_v), the width of the values, instead of sqrt(d_k).",
         keywords=("d_k", "d_v"),
-        source='''
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(V.shape[-1])
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)
-    weights = softmax(scores, axis=-1)
-    return weights @ V, weights
-''',
+        source=edit(SDPA_PLAIN, ("np.sqrt(Q.shape[-1])", "np.sqrt(V.shape[-1])")),
     ),
     Variant(
         function="scaled_dot_product_attention", kind="wrong", name="sdpa/softmax-over-queries",
         misconception="Takes the softmax over the queries axis (-2) instead of over the keys (-1).",
         keywords=("axis", "keys", "last axis", "sum to 1", "rows"),
-        source='''
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)
-    weights = softmax(scores, axis=-2)
-    return weights @ V, weights
-''',
+        source=edit(SDPA_PLAIN, ("softmax(scores, axis=-1)", "softmax(scores, axis=-2)")),
     ),
     Variant(
         function="scaled_dot_product_attention", kind="wrong", name="sdpa/mask-after-softmax",
         misconception="Applies the mask by multiplying the weights after the softmax, without renormalising, so "
         "the rows no longer sum to 1.",
         keywords=("before the softmax", "before softmax", "renormal", "sum to 1", "-inf"),
-        source='''
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
-    weights = softmax(scores, axis=-1)
-    if mask is not None:
-        weights = weights * mask
-    return weights @ V, weights
-''',
+        source=edit(SDPA_PLAIN, (
+            "    if mask is not None:\n        scores = np.where(mask, scores, -np.inf)\n"
+            "    weights = softmax(scores, axis=-1)\n",
+            "    weights = softmax(scores, axis=-1)\n    if mask is not None:\n        weights = weights * mask\n",
+        )),
     ),
     Variant(
         function="scaled_dot_product_attention", kind="wrong", name="sdpa/K.T-all-axes",
         misconception="Uses K.T, which reverses ALL axes, instead of transposing only the last two, so batch "
         "dimensions are mixed up.",
         keywords=("transpose", "batch", "last two"),
-        source='''
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ K.T / np.sqrt(Q.shape[-1])
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)
-    weights = softmax(scores, axis=-1)
-    return weights @ V, weights
-''',
+        source=edit(SDPA_PLAIN, ("np.swapaxes(K, -1, -2)", "K.T")),
     ),
     Variant(
         function="scaled_dot_product_attention", kind="wrong", name="sdpa/mask-inverted",
         misconception="Treats True in the mask as 'blocked' (the opposite convention).",
         keywords=("true", "may attend", "invert", "opposite"),
-        source='''
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
-    if mask is not None:
-        scores = np.where(mask, -np.inf, scores)
-    weights = softmax(scores, axis=-1)
-    return weights @ V, weights
-''',
+        source=edit(SDPA_PLAIN, ("np.where(mask, scores, -np.inf)", "np.where(mask, -np.inf, scores)")),
     ),
     Variant(
         function="scaled_dot_product_attention", kind="wrong", name="sdpa/minus-1e9-blocked-uniform",
         misconception="Blocks with a large negative number (-1e9) and no special case, so a fully blocked row "
         "gets uniform weights and a non-zero output instead of zeros.",
         keywords=("blocked", "zero", "uniform"),
-        source='''
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
-    if mask is not None:
-        scores = np.where(mask, scores, -1e9)
-    weights = softmax(scores, axis=-1)
-    return weights @ V, weights
-''',
+        source=edit(SDPA_PLAIN, ("np.where(mask, scores, -np.inf)", "np.where(mask, scores, -1e9)")),
     ),
 ]

@@ -77,26 +77,20 @@ class DecoderLayer(nn.Module):
         misconception="Writes the original post-norm layer, x = norm(x + block(x)), instead of pre-norm "
         "x = x + block(norm(x)).",
         keywords=("pre-norm", "prenorm", "norm"),
-        source='''
-class DecoderLayer(nn.Module):
-    def __init__(self, d_model, n_heads, n_kv_heads, d_ff):
-        super().__init__()
-        self.self_attn = GroupedQueryAttention(d_model, n_heads, n_kv_heads)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads)
-        self.ff1 = nn.Linear(d_model, d_ff)
-        self.ff2 = nn.Linear(d_ff, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.norm3 = nn.LayerNorm(d_model)
-
-    def forward(self, x, memory, memory_mask=None, kv_cache=None):
-        attended, new_cache = self.self_attn(x, kv_cache=kv_cache)
-        x = self.norm1(x + attended)
-        crossed, cross_weights = self.cross_attn(x, memory, memory, mask=memory_mask)
-        x = self.norm2(x + crossed)
-        x = self.norm3(x + self.ff2(torch.relu(self.ff1(x))))
-        return x, new_cache, cross_weights
-''',
+        source=edit(DECODER, (
+            "        h = self.norm1(x)\n"
+            "        attended, new_cache = self.self_attn(h, kv_cache=kv_cache)\n"
+            "        x = x + attended\n"
+            "        h2 = self.norm2(x)\n"
+            "        crossed, cross_weights = self.cross_attn(h2, memory, memory, mask=memory_mask)\n"
+            "        x = x + crossed\n"
+            "        x = x + self.ff2(torch.relu(self.ff1(self.norm3(x))))\n",
+            "        attended, new_cache = self.self_attn(x, kv_cache=kv_cache)\n"
+            "        x = self.norm1(x + attended)\n"
+            "        crossed, cross_weights = self.cross_attn(x, memory, memory, mask=memory_mask)\n"
+            "        x = self.norm2(x + crossed)\n"
+            "        x = self.norm3(x + self.ff2(torch.relu(self.ff1(x))))\n",
+        )),
     ),
     Variant(
         function="DecoderLayer", kind="wrong", name="DecoderLayer/no-memory_mask",

@@ -42,10 +42,18 @@ def hard_lookup_cases(rng: np.random.Generator) -> list[Case]:
         Case("float32 keys and values", call(keys[i].astype(np.float32), keys.astype(np.float32),
                                             values.astype(np.float32))),
         Case("a query that equals no key (it must raise KeyError)", call(keys[i] + 0.5, keys, values)),
+        Case("a query within 1e-9 of a real-valued key but not equal to it (it must raise KeyError: the match "
+             "is exact)", call(floats[i] + 1e-9 * (1 + np.abs(floats[i])), floats, values[: n - 1, :2])),
     ]
 
 
 HARD_MISTAKES = [
+    Mistake(
+        "hard-close-enough", "hard_lookup",
+        "hard_lookup must match the query exactly: a key that is only close to it (np.isclose, np.allclose, "
+        "a tolerance) is not a match, and a query that equals no key raises KeyError.",
+        replace=(("np.all(keys == query, axis=-1)", "np.all(np.isclose(keys, query), axis=-1)"),),
+    ),
     Mistake(
         "hard-returns-key", "hard_lookup",
         "hard_lookup returns the matching key itself; it should return the value stored under that key.",

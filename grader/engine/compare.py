@@ -4,10 +4,11 @@ Values are in the plain form of :mod:`grader.engine.transport` (NumPy arrays for
 tuples, dicts, numbers, strings). Tolerances follow COURSE.md: ``rtol=1e-5, atol=1e-6`` in float64,
 ``rtol=1e-4, atol=1e-5`` in float32, unless a spec sets its own.
 
-Messages describe the difference in words built only from trusted data: the expected shape, a coarse
-kind of what came back ("a tuple", "an array") and fixed phrases. Nothing the kernel chose (its shapes,
-its numbers, its strings, its type names) is echoed, so a submission cannot smuggle the hidden inputs
-into its own feedback.
+Messages describe the difference in words built only from trusted data: how many dimensions the answer
+should have and along which axis its length is wrong, a coarse kind of what came back ("a tuple", "an
+array") and fixed phrases. Nothing the kernel chose (its shapes, its numbers, its strings, its type
+names) is echoed, so a submission cannot smuggle the hidden inputs into its own feedback; and the
+expected sizes are not printed either, since they are the hidden inputs' sizes.
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ def tolerance(want: np.ndarray, spec: Spec) -> tuple[float, float]:
     return 1e-5, 1e-6
 
 
-def difference(got: Any, want: Any, spec: Spec, label: str = "the result") -> str | None:
-    """Words for how ``got`` differs from ``want``, or None when they agree within tolerance."""
+def difference(got: Any, want: Any, spec: Spec, label: str = "the result", top: bool = True) -> str | None:
+    """Words for how ``got`` differs from ``want``, or None when they agree within tolerance. The spec's item
+    names (``("output", "new_kv_cache")``) name the items of the returned tuple only (``top``); items of a
+    tuple inside it are numbered (``new_kv_cache, item 0 of 2``)."""
     if isinstance(want, (tuple, list)):
+        items = spec.items if top and len(spec.items) == len(want) else ()
         if not isinstance(got, (tuple, list)) or len(got) != len(want):
-            names = ", ".join(spec.items) if len(spec.items) == len(want) else f"{len(want)} items"
+            names = ", ".join(items) if items else f"{len(want)} items"
             return f"{label} should be a tuple ({names}), got {kind(got)}"
         for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            name = spec.items[i] if i < len(spec.items) else f"item {i} of {label}"
-            problem = difference(g, w, spec, name)
+            name = items[i] if items else f"{label}, item {i} of {len(want)}"
+            problem = difference(g, w, spec, name, top=False)
             if problem:
                 return problem
         return None
@@ -45,7 +49,7 @@ def difference(got: Any, want: Any, spec: Spec, label: str = "the result") -> st
         if not isinstance(got, dict) or set(got) != set(want):
             return f"{label} should have the parameters {sorted(want)}"
         for k in sorted(want):
-            problem = difference(got[k], want[k], spec, f"parameter {k}")
+            problem = difference(got[k], want[k], spec, f"parameter {k}", top=False)
             if problem:
                 return problem
         return None
@@ -61,8 +65,12 @@ def difference(got: Any, want: Any, spec: Spec, label: str = "the result") -> st
     if not isinstance(got, (np.ndarray, np.generic, float, int)) or isinstance(got, bool):
         return f"{label} should be an array, got {kind(got)}"
     got = np.asarray(got)
+    if got.ndim != want.ndim:
+        return f"{label} has the wrong shape: it should have {want.ndim} dimension{'s' * (want.ndim != 1)}"
     if got.shape != want.shape:
-        return f"{label} has the wrong shape: expected {want.shape}"
+        axes = [i for i in range(want.ndim) if got.shape[i] != want.shape[i]]
+        where = " and ".join(f"axis {i - want.ndim}" for i in axes)
+        return f"{label} has the wrong shape: its length along {where} (counting from the end) is wrong"
     if want.dtype == bool:
         if got.dtype != bool:
             return f"{label} should be boolean (dtype bool)"

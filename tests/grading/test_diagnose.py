@@ -400,3 +400,22 @@ def test_what_the_kernel_says_it_changed_or_missed_is_read_as_names_only() -> No
     err = transport._outcome({"error": {"type": "NameError", "message": "m", "name": "0.1234 secret"}}, [])
     assert err.error_name is None
     assert transport._outcome({"error": {"type": "NameError", "name": "sofmax"}}, []).error_name == "sofmax"
+
+
+def test_shape_messages_name_the_item_and_axis_but_no_hidden_size() -> None:
+    """The held-out class found a GQA whose cache had the wrong shape told "output has the wrong shape:
+    expected (2, 2, 7, 4)": the cache's keys called the output, and the hidden sizes printed."""
+    import numpy as np
+
+    from grader.engine.cases import Spec
+    from grader.engine.compare import difference
+
+    spec = Spec(lambda rng: [], items=("output", "new_kv_cache"))
+    out, k, v = np.zeros((2, 7, 16)), np.zeros((2, 2, 7, 4)), np.zeros((2, 2, 7, 4))
+    wrong_cache = (out, (np.zeros((2, 8, 7, 4)), v))
+    words = difference(wrong_cache, (out, (k, v)), spec)
+    assert words == ("new_kv_cache, item 0 of 2 has the wrong shape: its length along axis -3 (counting from "
+                     "the end) is wrong")
+    assert difference((out[0], (k, v)), (out, (k, v)), spec) == (
+        "output has the wrong shape: it should have 3 dimensions")
+    assert not any(str(n) in words for n in (7, 16)), words

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.engine.cases import Case, Spec, call, call_checked, sample, tensor
+from grader.engine.cases import Case, Spec, call, sample, tensor
 from grader.engine.mistakes import Mistake
-
-CHECKED = ("result", "dtype", "inputs after the call")
 
 # ---- sliding_window_mask -----------------------------------------------------------------------------
 
@@ -75,13 +73,13 @@ def rolling_cases(rng: np.random.Generator) -> list[Case]:
         return tensor(rng, 2, 2, n, 3, dtype=dtype), tensor(rng, 2, 2, n, 3, dtype=dtype)
 
     return [
-        Case("no cache yet, fewer new positions than the window", call_checked(None, *kv(3), 5)),
-        Case("no cache yet, a prompt longer than the window", call_checked(None, *kv(7), 4)),
-        Case("a cache that is not full yet, one new position", call_checked(kv(2), *kv(1), 5)),
-        Case("a full cache and one new position (the oldest must go)", call_checked(kv(5), *kv(1), 5)),
-        Case("a cache of 4 and 3 new positions, window 5", call_checked(kv(4), *kv(3), 5)),
-        Case("window 1", call_checked(kv(3), *kv(2), 1)),
-        Case("float64 keys and values", call_checked(kv(4, "float64"), *kv(2, "float64"), 3)),
+        Case("no cache yet, fewer new positions than the window", call(None, *kv(3), 5)),
+        Case("no cache yet, a prompt longer than the window", call(None, *kv(7), 4)),
+        Case("a cache that is not full yet, one new position", call(kv(2), *kv(1), 5)),
+        Case("a full cache and one new position (the oldest must go)", call(kv(5), *kv(1), 5)),
+        Case("a cache of 4 and 3 new positions, window 5", call(kv(4), *kv(3), 5)),
+        Case("window 1", call(kv(3), *kv(2), 1)),
+        Case("float64 keys and values", call(kv(4, "float64"), *kv(2, "float64"), 3)),
     ]
 
 
@@ -158,27 +156,27 @@ def _tied(rng: np.random.Generator, values: list[float], rows: int):
 def probs_cases(rng: np.random.Generator) -> list[Case]:
     v = int(rng.integers(8, 12))
     return [
-        Case("temperature 1, no filter", call_checked(_logits(rng, (3, v)))),
-        Case("temperature 0.5", call_checked(_logits(rng, (3, v)), 0.5)),
-        Case("temperature 2", call_checked(_logits(rng, (3, v)), 2.0)),
-        Case("temperature 0 (greedy), with top_k and top_p set too", call_checked(_logits(rng, (3, v)), 0.0, 3, 0.5)),
-        Case("top_k = 3", call_checked(_logits(rng, (4, v)), 1.0, 3)),
-        Case("top_k larger than the vocabulary", call_checked(_logits(rng, (2, v)), 1.0, v + 3)),
+        Case("temperature 1, no filter", call(_logits(rng, (3, v)))),
+        Case("temperature 0.5", call(_logits(rng, (3, v)), 0.5)),
+        Case("temperature 2", call(_logits(rng, (3, v)), 2.0)),
+        Case("temperature 0 (greedy), with top_k and top_p set too", call(_logits(rng, (3, v)), 0.0, 3, 0.5)),
+        Case("top_k = 3", call(_logits(rng, (4, v)), 1.0, 3)),
+        Case("top_k larger than the vocabulary", call(_logits(rng, (2, v)), 1.0, v + 3)),
         Case("top_k = 2 where the 2nd and 3rd largest logits are equal (ties stay)",
-             call_checked(_tied(rng, [0.4, 0.2, 0.2, 0.1, 0.1], 3), 1.0, 2)),
-        Case("top_p = 0.6", call_checked(_logits(rng, (4, v), top_p=0.6), 1.0, None, 0.6)),
+             call(_tied(rng, [0.4, 0.2, 0.2, 0.1, 0.1], 3), 1.0, 2)),
+        Case("top_p = 0.6", call(_logits(rng, (4, v), top_p=0.6), 1.0, None, 0.6)),
         Case("top_p = 0.4 where the token that crosses it is tied with the next (ties stay)",
-             call_checked(_tied(rng, [0.3, 0.2, 0.2, 0.15, 0.15], 3), 1.0, None, 0.4)),
+             call(_tied(rng, [0.3, 0.2, 0.2, 0.15, 0.15], 3), 1.0, None, 0.4)),
         Case("temperature 2 then top_p = 0.7",
-             call_checked(_logits(rng, (4, v), 2.0, None, 0.7, scale=3.0), 2.0, None, 0.7)),
+             call(_logits(rng, (4, v), 2.0, None, 0.7, scale=3.0), 2.0, None, 0.7)),
         Case("temperature 0.5 then top_p = 0.9",
-             call_checked(_logits(rng, (4, v), 0.5, None, 0.9), 0.5, None, 0.9)),
+             call(_logits(rng, (4, v), 0.5, None, 0.9), 0.5, None, 0.9)),
         Case("top_k = 4 then top_p = 0.8 on the renormalised distribution",
-             call_checked(_logits(rng, (4, v), 1.0, 4, 0.8, scale=1.0), 1.0, 4, 0.8)),
+             call(_logits(rng, (4, v), 1.0, 4, 0.8, scale=1.0), 1.0, 4, 0.8)),
         Case("temperature 1.5, top_k = 5 and top_p = 0.75, logits (2, 3, vocab) in float64",
-             call_checked(_logits(rng, (2, 3, v), 1.5, 5, 0.75, "float64"), 1.5, 5, 0.75)),
+             call(_logits(rng, (2, 3, v), 1.5, 5, 0.75, "float64"), 1.5, 5, 0.75)),
         Case("one row of logits (vocab,), temperature 0.7 and top_p = 0.8",
-             call_checked(_logits(rng, (v,), 0.7, None, 0.8), 0.7, None, 0.8)),
+             call(_logits(rng, (v,), 0.7, None, 0.8), 0.7, None, 0.8)),
     ]
 
 
@@ -320,13 +318,13 @@ def induction_cases(rng: np.random.Generator) -> list[Case]:
     t = int(rng.integers(3, 7))
     return [
         Case(f"causal weights (2, 3, n, n) of sequences repeated twice, period {t}",
-             call_checked(_weights(rng, 2, 3, 2 * t, 2 * t), t)),
-        Case("period 1", call_checked(_weights(rng, 3, 5, 5), 1)),
-        Case("a sequence repeated three times", call_checked(_weights(rng, 2, 3 * t, 3 * t), t)),
+             call(_weights(rng, 2, 3, 2 * t, 2 * t), t)),
+        Case("period 1", call(_weights(rng, 3, 5, 5), 1)),
+        Case("a sequence repeated three times", call(_weights(rng, 2, 3 * t, 3 * t), t)),
         Case("weights that are not causal (every key has weight)",
-             call_checked(_weights(rng, 2, 2 * t, 2 * t, causal=False), t)),
-        Case("float64 weights (4, n, n)", call_checked(_weights(rng, 4, 2 * t, 2 * t, dtype="float64"), t)),
-        Case("one head (n, n)", call_checked(_weights(rng, 2 * t + 1, 2 * t + 1), t)),
+             call(_weights(rng, 2, 2 * t, 2 * t, causal=False), t)),
+        Case("float64 weights (4, n, n)", call(_weights(rng, 4, 2 * t, 2 * t, dtype="float64"), t)),
+        Case("one head (n, n)", call(_weights(rng, 2 * t + 1, 2 * t + 1), t)),
     ]
 
 
@@ -365,9 +363,9 @@ INDUCTION_MISTAKES = [
 
 SPECS = {
     "sliding_window_mask": Spec(window_mask_cases),
-    "rolling_cache_update": Spec(rolling_cases, items=CHECKED),
-    "next_token_probs": Spec(probs_cases, items=CHECKED),
+    "rolling_cache_update": Spec(rolling_cases, items=("k", "v")),
+    "next_token_probs": Spec(probs_cases),
     "sample_next": Spec(sample_cases),
-    "induction_score": Spec(induction_cases, items=CHECKED),
+    "induction_score": Spec(induction_cases),
 }
 MISTAKES = WINDOW_MISTAKES + ROLLING_MISTAKES + PROBS_MISTAKES + SAMPLE_MISTAKES + INDUCTION_MISTAKES

@@ -69,8 +69,8 @@ WINDOW_MISTAKES = [
 
 
 def rolling_cases(rng: np.random.Generator) -> list[Case]:
-    def kv(n: int, dtype: str = "float32") -> tuple:
-        return tensor(rng, 2, 2, n, 3, dtype=dtype), tensor(rng, 2, 2, n, 3, dtype=dtype)
+    def kv(n: int, dtype: str = "float32") -> tuple:  # batch 2, heads 3, head_dim 4: no two axes alike
+        return tensor(rng, 2, 3, n, 4, dtype=dtype), tensor(rng, 2, 3, n, 4, dtype=dtype)
 
     return [
         Case("no cache yet, fewer new positions than the window", call(None, *kv(3), 5)),
@@ -160,6 +160,10 @@ def probs_cases(rng: np.random.Generator) -> list[Case]:
         Case("temperature 0.5", call(_logits(rng, (3, v)), 0.5)),
         Case("temperature 2", call(_logits(rng, (3, v)), 2.0)),
         Case("temperature 0 (greedy), with top_k and top_p set too", call(_logits(rng, (3, v)), 0.0, 3, 0.5)),
+        Case("temperature 0 where the largest logit is tied (the first one wins, like argmax)",
+             call(_tied(rng, [0.3, 0.3, 0.2, 0.1, 0.1], 3), 0.0)),
+        Case("logits near +1e4", call(_logits(rng, (3, v)) + 1e4)),
+        Case("logits near -1e4 and top_k = 3", call(_logits(rng, (3, v)) - 1e4, 1.0, 3)),
         Case("top_k = 3", call(_logits(rng, (4, v)), 1.0, 3)),
         Case("top_k larger than the vocabulary", call(_logits(rng, (2, v)), 1.0, v + 3)),
         Case("top_k = 2 where the 2nd and 3rd largest logits are equal (ties stay)",
@@ -195,6 +199,27 @@ PROBS_MISTAKES = [
         "temperature 0 means greedy: return all the probability on the largest logit (dividing by 0 gives "
         "inf and NaN).",
         replace=((_GREEDY, ""),),
+    ),
+    Mistake(
+        "probs-greedy-int-one-hot", "next_token_probs",
+        "return the probabilities in the dtype of the logits, also for temperature 0: one_hot gives integers "
+        "(int64), so convert its result with .to(logits.dtype).",
+        replace=((").to(logits.dtype)\n", ")\n"),),
+    ),
+    Mistake(
+        "probs-greedy-shares-ties", "next_token_probs",
+        "temperature 0 puts all the probability on ONE token, the first largest logit (as argmax chooses), even "
+        "when several logits are equal; yours shares it among the tied ones.",
+        replace=(("return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)",
+                  "top = (logits == logits.amax(dim=-1, keepdim=True)).to(logits.dtype)\n"
+                  "        return top / top.sum(dim=-1, keepdim=True)"),),
+    ),
+    Mistake(
+        "probs-softmax-overflows", "next_token_probs",
+        "compute the softmax stably (torch.softmax, or subtract each row's largest logit before exp): exp of a "
+        "logit near 1e4 overflows to inf, and of logits all near -1e4 underflows to 0, and the division gives NaN.",
+        replace=(("probs = torch.softmax(scaled, dim=-1)",
+                  "probs = scaled.exp() / scaled.exp().sum(dim=-1, keepdim=True)"),),
     ),
     Mistake(
         "probs-top-k-one-more", "next_token_probs",
@@ -360,6 +385,21 @@ INDUCTION_MISTAKES = [
         replace=((_PICK, "weights[..., queries, queries - period + 1].mean()"),),
     ),
 ]
+
+_DEFAULT_DIM = "-1 is the default dim of torch.topk and Tensor.sort"
+EQUIVALENT_MUTANTS = {
+    "next_token_probs:keyword-dropped@L15:dim=-1": _DEFAULT_DIM,
+    "next_token_probs:keyword-dropped@L19:dim=-1": _DEFAULT_DIM,
+    "next_token_probs:inf@L16:float('-inf')->-1e+09":
+        "a logit of -1e9 gets probability exp(-1e9 - max) = 0 as -inf does (the contract's logits are at most 1e4 "
+        "in size, and the tempered ones of the cases too)",
+    "next_token_probs:inf@L21:float('inf')->1e+09":
+        "it only hides tokens from a minimum over probabilities, which are at most 1, so 1e9 acts as +inf",
+    "next_token_probs:compare@L21:>=->>":
+        "differs only when the mass ranked before a token equals top_p exactly, which float rounding decides; the "
+        "cases keep top_p 1e-3 from every such boundary so that right code summing in another order never loses",
+    "induction_score:number@L13:-1->-2": "the weights are square, (..., n, n) (self-attention, validated)",
+}
 
 SPECS = {
     "sliding_window_mask": Spec(window_mask_cases),

@@ -32,16 +32,21 @@ THEMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "scale": ("the 1/sqrt(d_k) scale missing, or taken from the wrong width, or a temperature multiplied", (
         "soft-temperature-multiplied", "soft-sqrt-d-scale", "sdpa-no-scale", "self-no-scale",
         "self-scale-d-model", "cross-no-scale", "mha-scale-d-model", "mha-no-scale", "tiled-no-scale",
+        "sdpa-scale-d-v", "cross-scale-d-v", "probs-temperature-multiplies",
+        "bwd-no-scale", "bwd-weights-unscaled",
     )),
     "masks": ("a mask inverted, ignored, or applied after the softmax", (
         "causal-inverted", "padding-inverted", "sdpa-mask-after-softmax", "sdpa-mask-inverted",
         "sdpa-large-negative-mask", "self-causal-ignored", "self-causal-inverted", "cross-mask-ignored",
-        "cross-mask-inverted", "mha-mask-inverted", "decoder-memory-mask-ignored",
+        "cross-mask-inverted", "mha-mask-inverted", "decoder-memory-mask-ignored", "gqa-mask-combined",
+        "tiled-large-negative-mask", "window-two-sided", "window-inverted",
+        "bwd-mask-ignored",
     )),
     "off by one": ("a position off by one, or a causal triangle aligned to the wrong corner", (
         "causal-off-by-one", "causal-top-left", "padding-off-by-one", "gqa-causal-top-left",
-        "sinusoidal-positions-from-1", "tiled-causal-local-index", "greedy-first-position",
-        "greedy-one-token-short",
+        "sinusoidal-positions-from-1", "tiled-causal-local-index", "greedy-first-position", "greedy-one-token-short",
+        "tiled-causal-top-left", "window-one-too-many", "window-one-too-few", "window-top-left", "cache-one-short",
+        "probs-top-k-one-more", "probs-top-p-drops-crossing", "induction-duplicate-token", "induction-from-first-half",
     )),
     "axes and layout": ("the wrong axis, a missing transpose, or heads and groups laid out the wrong way", (
         "grad-transposed", "softmax-ignores-axis", "softmax-no-keepdims", "padding-no-query-axis",
@@ -49,24 +54,39 @@ THEMES: dict[str, tuple[str, tuple[str, ...]]] = {
         "sinusoidal-sin-cos-swapped", "sinusoidal-half-split", "rope-half-split", "split-no-transpose",
         "split-strided-features", "split-heads-last", "merge-no-transpose", "merge-strided-features",
         "mha-weights-averaged", "repeat-tile", "repeat-seq-axis", "gqa-tiled-heads", "mha2gqa-strided-groups",
+        "cache-heads-axis", "sample-keeps-sample-axis", "induction-transposed", "induction-one-number",
+        "bwd-rowsum-wrong-axis", "bwd-dk-no-transpose", "bwd-dv-no-transpose",
     )),
     "numerics": ("overflow, NaN, or the online softmax's rescaling and final division forgotten", (
         "soft-unstable", "soft-not-normalised", "softmax-unstable", "softmax-blocked-row-nan", "tiled-no-rescale",
-        "tiled-no-final-divide",
+        "tiled-no-final-divide", "soft-shift-by-abs-max", "softmax-shift-by-abs-max", "probs-greedy-not-special",
+        "probs-softmax-overflows", "probs-top-p-not-renormalised",
+        "bwd-blocked-row-nan",
+    )),
+    "inputs and dtypes": ("an input changed in place, or a result that does not keep the dtype of its input", (
+        "softmax-in-place", "sdpa-float64-scale", "tiled-scales-q-in-place", "probs-modifies-logits",
+        "probs-greedy-int-one-hot",
     )),
     "frequencies": ("a frequency, an exponent or a rotation direction of the position encodings", (
         "sinusoidal-exponent-i-over-d", "sinusoidal-frequency-inverted", "rope-rotation-reversed",
         "rope-exponent-i-over-d", "rope-positions-ignored", "rope-base-ignored",
     )),
-    "the KV cache": ("the cache ignored, repeated, or not passed back", (
+    "the KV cache": ("the cache ignored, repeated, not passed back, or rolled the wrong way", (
         "gqa-cache-ignored", "gqa-cache-repeated", "decoder-cache-ignored", "greedy-cache-not-passed-back",
-        "greedy-prefix-with-cache",
+        "greedy-prefix-with-cache", "greedy-cache-unused", "cache-keeps-oldest", "cache-new-first",
+        "cache-values-not-rolled",
     )),
-    "the recipe": ("a step of the recipe left out or done differently (a projection, a residual, a norm...)", (
+    "the recipe": ("a step of the recipe left out, done differently or in another order (a projection, a residual, "
+                   "a norm, the order of the sampling rules, which of tied keys wins...)", (
         "hard-returns-key", "hard-nearest-key", "hard-any-coordinate", "grad-not-halved", "cross-kv-from-queries",
         "mha-no-out-proj", "kvbytes-no-values", "kvbytes-no-layers", "kvbytes-bits", "mha2gqa-sum",
         "mha2gqa-first-head", "mha2gqa-pooled-queries", "decoder-cross-not-normalised", "decoder-no-cross-residual",
         "decoder-post-norm", "decoder-no-relu", "greedy-keeps-bos", "tiled-full-matrix",
+        "hard-last-match", "mha-self-only", "mha-key-value-swapped", "gqa-bias-ignored",
+        "probs-greedy-shares-ties", "probs-top-k-ties-dropped", "probs-top-p-before-temperature",
+        "probs-top-p-before-top-k", "sample-no-generator", "sample-argmax", "sample-ignores-rules",
+        "sample-softmax-twice", "induction-sum",
+        "bwd-no-rowsum", "bwd-softmax-as-identity", "hard-close-enough",
     )),
 }
 

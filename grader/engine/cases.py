@@ -55,11 +55,6 @@ def call(*args: Any, **kwargs: Any) -> Run:
     return Run("call", args, kwargs)
 
 
-def call_checked(*args: Any, **kwargs: Any) -> Run:
-    """``(f(*args, **kwargs), its dtype, the arguments after the call)``: dtype kept, inputs not modified."""
-    return Run("call_checked", args, kwargs)
-
-
 def sample(logits: Any, seed: int, draws: int, **kwargs: Any) -> Run:
     """``draws`` calls ``f(logits, generator=g, **kwargs)`` with one ``torch.Generator`` seeded ``seed``."""
     return Run("sample", (logits, seed, draws), kwargs)
@@ -117,5 +112,5 @@ def module(cls: str, *init: Any, seed: int) -> ModuleSpec:
     return ModuleSpec(cls, init, {k: v.detach().clone() for k, v in ref.state_dict().items()})
 
 
-__all__ = ["Case", "Run", "Spec", "call", "call_checked", "convert", "decode_steps", "forward", "gradient", "module",
+__all__ = ["Case", "Run", "Spec", "call", "convert", "decode_steps", "forward", "gradient", "module",
            "sample", "tensor", "tiles", "traced"]

@@ -79,6 +79,9 @@ def difference(got: Any, want: Any, spec: Spec, label: str = "the result", top: 
         return f"{label} should hold numbers"
     if want.dtype.kind in "fc" and got.dtype.kind in "fc" and got.dtype != want.dtype:
         return f"{label} should keep the dtype {want.dtype.name}, got another floating-point dtype"
+    if (want.dtype.kind in "fc") != (got.dtype.kind in "fc"):  # e.g. a one-hot left as int64
+        return f"{label} should have the dtype {want.dtype.name}, got " + \
+            ("integers" if want.dtype.kind in "fc" else "floating-point numbers")
     with np.errstate(all="ignore"):
         if np.isnan(got).any() and not np.isnan(want).any():
             return f"{label} contains NaN"

@@ -252,15 +252,6 @@ def call(impl, namespace, *args, **kwargs):
 
 
 @runner
-def call_checked(impl, namespace, *args, **kwargs):
-    """``(impl(*args, **kwargs), the result's dtype, the arguments after the call)``: the reference keeps
-    its input's dtype and leaves its inputs as they were, so an answer that changes either differs.
-    (``None`` arguments are left out of the last item: there is nothing to modify.)"""
-    out = impl(*args, **kwargs)
-    return out, str(getattr(out, "dtype", type(out).__name__)), tuple(a for a in args if a is not None)
-
-
-@runner
 def sample(impl, namespace, logits, seed, draws, **kwargs):
     """``draws`` calls of ``impl(logits, generator=g, **kwargs)`` sharing one ``torch.Generator`` seeded
     ``seed``. The global generator is seeded too (with ``seed + 1``, restored afterwards), so code that

@@ -2,7 +2,8 @@
 
 Each answer below is written the way another student might: loops instead of vectorised code, einsum,
 float64 inside (cast back), ``-1e30`` instead of ``-inf``, ``repeat_interleave``/``expand``,
-``nan_to_num``, complex numbers for RoPE, a list of tokens. Each is checked in-process (the same checks
+``nan_to_num``, complex numbers for RoPE, a list of tokens, a sort for ``topk``, a nucleus found in plain
+Python, a diagonal for the induction score. Each is checked in-process (the same checks
 as the sandboxed kernel, ``grader.engine.local``) on several course secrets, so that the cases made
 stricter against wrong answers (dtypes kept, inputs unchanged, all-negative and huge scores) never
 take a point from a right one.
@@ -307,6 +308,88 @@ def greedy_decode(model, src, bos_id, max_len, use_cache=True):
     return torch.stack(out[1:], dim=1) if max_len else torch.zeros(src.shape[0], 0, dtype=torch.long)
 """),
     ],
+    "ch8-gpt": [
+        ("sliding_window_mask", """
+def sliding_window_mask(n_q, n_k, window):
+    mask = torch.zeros(n_q, n_k, dtype=torch.bool)  # built in loops
+    for i in range(n_q):
+        p = i + n_k - n_q
+        for j in range(max(0, p - window + 1), min(p, n_k - 1) + 1):
+            mask[i, j] = True
+    return mask
+"""),
+        ("rolling_cache_update", """
+def rolling_cache_update(kv_cache, k_new, v_new, window):
+    k, v = k_new, v_new
+    if kv_cache is not None:
+        k, v = (torch.cat((past, new), 2) for past, new in zip(kv_cache, (k_new, v_new)))
+    start = max(0, k.shape[2] - window)
+    return k.narrow(2, start, k.shape[2] - start).clone(), v[:, :, start:].clone()
+"""),
+        ("next_token_probs", """
+def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
+    if temperature == 0:  # scatter a 1 at the argmax
+        return torch.zeros_like(logits).scatter(-1, logits.argmax(-1, keepdim=True), 1.0)
+    x = logits.double() / temperature  # float64 inside
+    if top_k is not None and top_k < x.shape[-1]:
+        kth = x.sort(dim=-1, descending=True).values[..., top_k - 1 : top_k]  # sort, not topk
+        x = torch.where(x >= kth, x, torch.tensor(-1e30, dtype=x.dtype))
+    e = torch.exp(x - x.amax(dim=-1, keepdim=True))  # softmax by hand, stable
+    p = e / e.sum(dim=-1, keepdim=True)
+    if top_p is not None:
+        ranked, order = p.sort(dim=-1, descending=True)
+        cum = torch.cumsum(ranked, dim=-1)
+        keep_sorted = torch.cat([torch.ones_like(cum[..., :1], dtype=torch.bool), cum[..., :-1] < top_p], dim=-1)
+        kept = torch.zeros_like(p, dtype=torch.bool).scatter(-1, order, keep_sorted)
+        threshold = torch.where(kept, p, torch.full_like(p, 2.0)).amin(dim=-1, keepdim=True)
+        p = torch.where(p >= threshold, p, torch.zeros_like(p))  # tokens tied with a kept one stay
+        p = p / p.sum(dim=-1, keepdim=True)
+    return p.to(logits.dtype)
+"""),
+        ("next_token_probs", """
+def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
+    flat = logits.reshape(-1, logits.shape[-1])
+    rows = []
+    for row in flat:  # one row at a time, plain Python for the nucleus
+        if temperature == 0:
+            rows.append(torch.nn.functional.one_hot(row.argmax(), row.shape[-1]).to(row.dtype))
+            continue
+        s = row / temperature
+        if top_k is not None:
+            s = s.masked_fill(s < torch.topk(s, min(top_k, len(s))).values.min(), -math.inf)
+        p = torch.softmax(s, dim=-1)
+        if top_p is not None:
+            values = sorted(p.tolist(), reverse=True)
+            total, smallest = 0.0, values[0]
+            for v in values:
+                if total >= top_p:
+                    break
+                smallest, total = v, total + v
+            p = torch.where(p >= smallest, p, torch.zeros_like(p))
+            p = p / p.sum()
+        rows.append(p)
+    return torch.stack(rows).reshape(logits.shape)
+"""),
+        ("sample_next", """
+def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    probs = next_token_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p)
+    tokens = torch.multinomial(probs.view(-1, probs.size(-1)), 1, generator=generator)
+    return tokens.squeeze(-1).view(logits.shape[:-1])
+"""),
+        ("induction_score", """
+def induction_score(weights, period):
+    # the diagonal i - period + 1 below the main one, without its first entry (i = period - 1)
+    return weights.diagonal(offset=1 - period, dim1=-2, dim2=-1)[..., 1:].mean(-1)
+"""),
+        ("induction_score", """
+def induction_score(weights, period):
+    n = weights.shape[-1]
+    total = torch.zeros(weights.shape[:-2], dtype=weights.dtype)
+    for i in range(period, n):
+        total = total + weights[..., i, i - period + 1]
+    return total / (n - period)
+"""),
+    ],
 }
 CASES = [pytest.param(a, name, source, id=f"{a}-{name}-{i}")
          for a, answers in ALTERNATIVES.items() for i, (name, source) in enumerate(answers)]
@@ -324,4 +407,4 @@ def test_a_correct_alternative_scores_full_marks(assignment: str, name: str, sou
 def test_every_exercise_has_alternatives() -> None:
     from grader.engine import registry
 
-    assert set(ALTERNATIVES) >= set(registry.assignment_ids()) - {"ch8-gpt"}
+    assert set(ALTERNATIVES) >= set(registry.assignment_ids())

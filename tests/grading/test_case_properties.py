@@ -191,6 +191,75 @@ def test_ch7_greedy_decoding_is_watched_with_and_without_the_cache(secret: bytes
     assert {a[0] if a else "default" for a in traced} >= {True, False, "default"}
 
 
+# ---- chapter 8 --------------------------------------------------------------------------------------
+
+
+def _mass_before(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:
+    """The probability mass ranked before each token, after temperature and top-k (float64)."""
+    scaled = logits / temperature
+    if top_k is not None:
+        scaled = np.where(scaled >= np.sort(scaled, axis=-1)[..., -min(top_k, scaled.shape[-1])][..., None],
+                          scaled, -np.inf)
+    p = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    ranked = -np.sort(-p / p.sum(axis=-1, keepdims=True), axis=-1)
+    return np.cumsum(ranked, axis=-1) - ranked
+
+
+@given(secrets)
+def test_ch8_windows_caches_sampling_rules_and_periods_are_never_confusable(secret: bytes) -> None:
+    sizes = [c.run.args for c in cases("ch8-gpt", "sliding_window_mask", secret)]
+    assert any(q < k for q, k, _ in sizes) and any(q > k for q, k, _ in sizes) and any(q == k for q, k, _ in sizes)
+    assert any(w >= k for _, k, w in sizes) and any(w == 1 for _, _, w in sizes)
+    assert any(1 < w < k and q > w for q, k, w in sizes), "a window shorter than the queries that see it"
+
+    rolling = cases("ch8-gpt", "rolling_cache_update", secret)
+    assert any(c.run.args[0] is None and c.run.args[1].shape[-2] > c.run.args[3] for c in rolling), \
+        "a prompt longer than the window, no cache yet"
+    cached = [c for c in rolling if c.run.args[0] is not None]
+    assert any(c.run.args[0][0].shape[-2] + c.run.args[1].shape[-2] > c.run.args[3] > c.run.args[0][0].shape[-2]
+               for c in cached), "a cache that overflows only with the new positions"
+    for c in cached:
+        (k, v), k_new, v_new, _ = c.run.args
+        assert len(set(k.shape[:2]) | {k.shape[-1]}) == 3, "batch, heads and head_dim all different"
+        assert not np.allclose(as_np(k), as_np(v)) and not np.allclose(as_np(k_new), as_np(v_new)), "keys != values"
+    assert {str(c.run.args[1].dtype) for c in rolling} >= {"torch.float32", "torch.float64"}
+
+    probs = [c.run.args for c in cases("ch8-gpt", "next_token_probs", secret)]
+
+    temps = {(args[1] if len(args) > 1 else 1.0) for args in probs}
+    assert temps >= {0.0, 1.0} and len(temps - {0.0, 1.0}) >= 2, "greedy, the default and other temperatures"
+    assert any(len(a) > 2 and a[1] != 1.0 and len(a) > 3 and a[3] is not None for a in probs), \
+        "a temperature before top-p"
+    assert any(len(a) > 3 and a[2] is not None and a[3] is not None and a[1] != 0 for a in probs), "top-k then top-p"
+    assert any(len(a) > 2 and a[2] is not None and a[2] > a[0].shape[-1] for a in probs), "top_k > vocab"
+    greedy_ties = [a[0] for a in probs if len(a) > 1 and a[1] == 0.0]
+    assert any(((x == x.max(dim=-1, keepdim=True).values).sum(-1) > 1).all() for x in greedy_ties), \
+        "greedy where the largest logit is tied"
+    assert any(float(a[0].min()) >= 1e4 - 50 for a in probs), "logits near +1e4"
+    assert any(float(a[0].max()) <= -1e4 + 50 for a in probs), "logits near -1e4"
+    for a in probs:
+        t = a[1] if len(a) > 1 else 1.0
+        top_p = a[3] if len(a) > 3 else None
+        if top_p is not None and t != 0 and len(np.unique(as_np(a[0]))) == as_np(a[0]).size:
+            top_k = a[2] if len(a) > 2 else None
+            before = _mass_before(as_np(a[0]).astype(np.float64), t, top_k)
+            assert np.abs(before - top_p).min() > 5e-4, "no top-p threshold within float rounding of a boundary"
+    assert {str(a[0].dtype) for a in probs} >= {"torch.float32", "torch.float64"}
+    assert {a[0].ndim for a in probs} >= {1, 2, 3}
+
+    samples = cases("ch8-gpt", "sample_next", secret)
+    assert all(c.run.args[2] >= 5 for c in samples), "several draws from one generator"
+    assert {k for c in samples for k in c.run.kwargs} >= {"temperature", "top_k", "top_p"}
+    assert len({c.run.args[1] for c in samples}) == len(samples), "a seed per case"
+
+    induction = [c.run.args for c in cases("ch8-gpt", "induction_score", secret)]
+    assert any(p == 1 for _, p in induction) and any(p > 2 for _, p in induction)
+    assert any(w.shape[-1] % p for w, p in induction), "a length that is not a whole number of periods"
+    assert any(w.shape[-1] >= 3 * p for w, p in induction), "three repeats"
+    assert any(w.ndim == 2 for w, _ in induction) and any(w.ndim == 4 for w, _ in induction)
+    assert any(bool((w.triu(1) > 0).any()) for w, _ in induction), "weights on later keys (not causal)"
+
+
 # ---- every exercise ---------------------------------------------------------------------------------
 
 

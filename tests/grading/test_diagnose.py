@@ -370,6 +370,20 @@ def test_a_result_of_another_dtype_is_named() -> None:
     assert "should keep the dtype float32" in problem and "float32 input" in problem
 
 
+def test_integers_where_floats_are_expected_lose_the_points() -> None:
+    """An int64 one-hot has the right numbers but not the dtype the contract asks for (and the other way)."""
+    import numpy as np
+
+    from grader.engine.cases import Spec
+    from grader.engine.compare import difference
+
+    spec = Spec(lambda rng: [])
+    one_hot = np.array([[0, 1, 0]])
+    assert "should have the dtype float32, got integers" in difference(one_hot, one_hot.astype(np.float32), spec)
+    assert "got floating-point numbers" in difference(one_hot.astype(np.float64), one_hot, spec)
+    assert difference(one_hot.astype(np.float32), one_hot.astype(np.float32), spec) is None
+
+
 def test_a_module_with_other_parameters_is_told_which_ones() -> None:
     ns = namespace("ch5-gqa")
     exec(

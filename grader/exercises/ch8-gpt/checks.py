@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.engine.cases import Case, Spec, call, call_checked, sample, tensor
+from grader.engine.cases import Case, Spec, call, sample, tensor
 from grader.engine.mistakes import Mistake
-
-CHECKED = ("result", "dtype", "inputs after the call")
 
 # ---- sliding_window_mask -----------------------------------------------------------------------------
 
@@ -71,17 +69,17 @@ WINDOW_MISTAKES = [
 
 
 def rolling_cases(rng: np.random.Generator) -> list[Case]:
-    def kv(n: int, dtype: str = "float32") -> tuple:
-        return tensor(rng, 2, 2, n, 3, dtype=dtype), tensor(rng, 2, 2, n, 3, dtype=dtype)
+    def kv(n: int, dtype: str = "float32") -> tuple:  # batch 2, heads 3, head_dim 4: no two axes alike
+        return tensor(rng, 2, 3, n, 4, dtype=dtype), tensor(rng, 2, 3, n, 4, dtype=dtype)
 
     return [
-        Case("no cache yet, fewer new positions than the window", call_checked(None, *kv(3), 5)),
-        Case("no cache yet, a prompt longer than the window", call_checked(None, *kv(7), 4)),
-        Case("a cache that is not full yet, one new position", call_checked(kv(2), *kv(1), 5)),
-        Case("a full cache and one new position (the oldest must go)", call_checked(kv(5), *kv(1), 5)),
-        Case("a cache of 4 and 3 new positions, window 5", call_checked(kv(4), *kv(3), 5)),
-        Case("window 1", call_checked(kv(3), *kv(2), 1)),
-        Case("float64 keys and values", call_checked(kv(4, "float64"), *kv(2, "float64"), 3)),
+        Case("no cache yet, fewer new positions than the window", call(None, *kv(3), 5)),
+        Case("no cache yet, a prompt longer than the window", call(None, *kv(7), 4)),
+        Case("a cache that is not full yet, one new position", call(kv(2), *kv(1), 5)),
+        Case("a full cache and one new position (the oldest must go)", call(kv(5), *kv(1), 5)),
+        Case("a cache of 4 and 3 new positions, window 5", call(kv(4), *kv(3), 5)),
+        Case("window 1", call(kv(3), *kv(2), 1)),
+        Case("float64 keys and values", call(kv(4, "float64"), *kv(2, "float64"), 3)),
     ]
 
 
@@ -158,27 +156,31 @@ def _tied(rng: np.random.Generator, values: list[float], rows: int):
 def probs_cases(rng: np.random.Generator) -> list[Case]:
     v = int(rng.integers(8, 12))
     return [
-        Case("temperature 1, no filter", call_checked(_logits(rng, (3, v)))),
-        Case("temperature 0.5", call_checked(_logits(rng, (3, v)), 0.5)),
-        Case("temperature 2", call_checked(_logits(rng, (3, v)), 2.0)),
-        Case("temperature 0 (greedy), with top_k and top_p set too", call_checked(_logits(rng, (3, v)), 0.0, 3, 0.5)),
-        Case("top_k = 3", call_checked(_logits(rng, (4, v)), 1.0, 3)),
-        Case("top_k larger than the vocabulary", call_checked(_logits(rng, (2, v)), 1.0, v + 3)),
+        Case("temperature 1, no filter", call(_logits(rng, (3, v)))),
+        Case("temperature 0.5", call(_logits(rng, (3, v)), 0.5)),
+        Case("temperature 2", call(_logits(rng, (3, v)), 2.0)),
+        Case("temperature 0 (greedy), with top_k and top_p set too", call(_logits(rng, (3, v)), 0.0, 3, 0.5)),
+        Case("temperature 0 where the largest logit is tied (the first one wins, like argmax)",
+             call(_tied(rng, [0.3, 0.3, 0.2, 0.1, 0.1], 3), 0.0)),
+        Case("logits near +1e4", call(_logits(rng, (3, v)) + 1e4)),
+        Case("logits near -1e4 and top_k = 3", call(_logits(rng, (3, v)) - 1e4, 1.0, 3)),
+        Case("top_k = 3", call(_logits(rng, (4, v)), 1.0, 3)),
+        Case("top_k larger than the vocabulary", call(_logits(rng, (2, v)), 1.0, v + 3)),
         Case("top_k = 2 where the 2nd and 3rd largest logits are equal (ties stay)",
-             call_checked(_tied(rng, [0.4, 0.2, 0.2, 0.1, 0.1], 3), 1.0, 2)),
-        Case("top_p = 0.6", call_checked(_logits(rng, (4, v), top_p=0.6), 1.0, None, 0.6)),
+             call(_tied(rng, [0.4, 0.2, 0.2, 0.1, 0.1], 3), 1.0, 2)),
+        Case("top_p = 0.6", call(_logits(rng, (4, v), top_p=0.6), 1.0, None, 0.6)),
         Case("top_p = 0.4 where the token that crosses it is tied with the next (ties stay)",
-             call_checked(_tied(rng, [0.3, 0.2, 0.2, 0.15, 0.15], 3), 1.0, None, 0.4)),
+             call(_tied(rng, [0.3, 0.2, 0.2, 0.15, 0.15], 3), 1.0, None, 0.4)),
         Case("temperature 2 then top_p = 0.7",
-             call_checked(_logits(rng, (4, v), 2.0, None, 0.7, scale=3.0), 2.0, None, 0.7)),
+             call(_logits(rng, (4, v), 2.0, None, 0.7, scale=3.0), 2.0, None, 0.7)),
         Case("temperature 0.5 then top_p = 0.9",
-             call_checked(_logits(rng, (4, v), 0.5, None, 0.9), 0.5, None, 0.9)),
+             call(_logits(rng, (4, v), 0.5, None, 0.9), 0.5, None, 0.9)),
         Case("top_k = 4 then top_p = 0.8 on the renormalised distribution",
-             call_checked(_logits(rng, (4, v), 1.0, 4, 0.8, scale=1.0), 1.0, 4, 0.8)),
+             call(_logits(rng, (4, v), 1.0, 4, 0.8, scale=1.0), 1.0, 4, 0.8)),
         Case("temperature 1.5, top_k = 5 and top_p = 0.75, logits (2, 3, vocab) in float64",
-             call_checked(_logits(rng, (2, 3, v), 1.5, 5, 0.75, "float64"), 1.5, 5, 0.75)),
+             call(_logits(rng, (2, 3, v), 1.5, 5, 0.75, "float64"), 1.5, 5, 0.75)),
         Case("one row of logits (vocab,), temperature 0.7 and top_p = 0.8",
-             call_checked(_logits(rng, (v,), 0.7, None, 0.8), 0.7, None, 0.8)),
+             call(_logits(rng, (v,), 0.7, None, 0.8), 0.7, None, 0.8)),
     ]
 
 
@@ -197,6 +199,27 @@ PROBS_MISTAKES = [
         "temperature 0 means greedy: return all the probability on the largest logit (dividing by 0 gives "
         "inf and NaN).",
         replace=((_GREEDY, ""),),
+    ),
+    Mistake(
+        "probs-greedy-int-one-hot", "next_token_probs",
+        "return the probabilities in the dtype of the logits, also for temperature 0: one_hot gives integers "
+        "(int64), so convert its result with .to(logits.dtype).",
+        replace=((").to(logits.dtype)\n", ")\n"),),
+    ),
+    Mistake(
+        "probs-greedy-shares-ties", "next_token_probs",
+        "temperature 0 puts all the probability on ONE token, the first largest logit (as argmax chooses), even "
+        "when several logits are equal; yours shares it among the tied ones.",
+        replace=(("return torch.nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)",
+                  "top = (logits == logits.amax(dim=-1, keepdim=True)).to(logits.dtype)\n"
+                  "        return top / top.sum(dim=-1, keepdim=True)"),),
+    ),
+    Mistake(
+        "probs-softmax-overflows", "next_token_probs",
+        "compute the softmax stably (torch.softmax, or subtract each row's largest logit before exp): exp of a "
+        "logit near 1e4 overflows to inf, and of logits all near -1e4 underflows to 0, and the division gives NaN.",
+        replace=(("probs = torch.softmax(scaled, dim=-1)",
+                  "probs = scaled.exp() / scaled.exp().sum(dim=-1, keepdim=True)"),),
     ),
     Mistake(
         "probs-top-k-one-more", "next_token_probs",
@@ -320,13 +343,13 @@ def induction_cases(rng: np.random.Generator) -> list[Case]:
     t = int(rng.integers(3, 7))
     return [
         Case(f"causal weights (2, 3, n, n) of sequences repeated twice, period {t}",
-             call_checked(_weights(rng, 2, 3, 2 * t, 2 * t), t)),
-        Case("period 1", call_checked(_weights(rng, 3, 5, 5), 1)),
-        Case("a sequence repeated three times", call_checked(_weights(rng, 2, 3 * t, 3 * t), t)),
+             call(_weights(rng, 2, 3, 2 * t, 2 * t), t)),
+        Case("period 1", call(_weights(rng, 3, 5, 5), 1)),
+        Case("a sequence repeated three times", call(_weights(rng, 2, 3 * t, 3 * t), t)),
         Case("weights that are not causal (every key has weight)",
-             call_checked(_weights(rng, 2, 2 * t, 2 * t, causal=False), t)),
-        Case("float64 weights (4, n, n)", call_checked(_weights(rng, 4, 2 * t, 2 * t, dtype="float64"), t)),
-        Case("one head (n, n)", call_checked(_weights(rng, 2 * t + 1, 2 * t + 1), t)),
+             call(_weights(rng, 2, 2 * t, 2 * t, causal=False), t)),
+        Case("float64 weights (4, n, n)", call(_weights(rng, 4, 2 * t, 2 * t, dtype="float64"), t)),
+        Case("one head (n, n)", call(_weights(rng, 2 * t + 1, 2 * t + 1), t)),
     ]
 
 
@@ -363,11 +386,26 @@ INDUCTION_MISTAKES = [
     ),
 ]
 
+_DEFAULT_DIM = "-1 is the default dim of torch.topk and Tensor.sort"
+EQUIVALENT_MUTANTS = {
+    "next_token_probs:keyword-dropped@L15:dim=-1": _DEFAULT_DIM,
+    "next_token_probs:keyword-dropped@L19:dim=-1": _DEFAULT_DIM,
+    "next_token_probs:inf@L16:float('-inf')->-1e+09":
+        "a logit of -1e9 gets probability exp(-1e9 - max) = 0 as -inf does (the contract's logits are at most 1e4 "
+        "in size, and the tempered ones of the cases too)",
+    "next_token_probs:inf@L21:float('inf')->1e+09":
+        "it only hides tokens from a minimum over probabilities, which are at most 1, so 1e9 acts as +inf",
+    "next_token_probs:compare@L21:>=->>":
+        "differs only when the mass ranked before a token equals top_p exactly, which float rounding decides; the "
+        "cases keep top_p 1e-3 from every such boundary so that right code summing in another order never loses",
+    "induction_score:number@L13:-1->-2": "the weights are square, (..., n, n) (self-attention, validated)",
+}
+
 SPECS = {
     "sliding_window_mask": Spec(window_mask_cases),
-    "rolling_cache_update": Spec(rolling_cases, items=CHECKED),
-    "next_token_probs": Spec(probs_cases, items=CHECKED),
+    "rolling_cache_update": Spec(rolling_cases, items=("k", "v")),
+    "next_token_probs": Spec(probs_cases),
     "sample_next": Spec(sample_cases),
-    "induction_score": Spec(induction_cases, items=CHECKED),
+    "induction_score": Spec(induction_cases),
 }
 MISTAKES = WINDOW_MISTAKES + ROLLING_MISTAKES + PROBS_MISTAKES + SAMPLE_MISTAKES + INDUCTION_MISTAKES

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ASSIGNMENTS = (
-    "ch1-lookup", "ch2-sdpa", "ch3-self-cross", "ch4-multihead", "ch5-gqa", "ch6-tiled", "ch7-transformer",
+    "ch1-lookup", "ch2-sdpa", "ch3-self-cross", "ch4-multihead", "ch5-gqa", "ch6-tiled", "ch7-transformer", "ch8-gpt",
 )
 
 

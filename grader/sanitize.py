@@ -58,6 +58,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from grader.engine.verdict import META as VERDICT
+from grader.normalize import NOTE_KEY
 
 HTML_TAGS = {
     "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "center", "cite", "code", "col", "colgroup",
@@ -381,6 +382,9 @@ def sanitize_cell(cell: dict) -> None:
     clean = {k: _plain_strings(meta[k]) for k in CELL_METADATA if k in meta and _plain_strings(meta[k]) is not None}
     if isinstance(meta.get(VERDICT), dict) and isinstance(meta.get("nbgrader"), dict) and meta["nbgrader"].get("grade"):
         clean[VERDICT] = meta[VERDICT]  # the grader's own verdict on a grade cell (read by the report, never shown)
+    if cell.get("cell_type") == "markdown" and isinstance(meta.get(NOTE_KEY), list):
+        # the grader's list of repairs on its note (the reader drops any note a file brings along)
+        clean[NOTE_KEY] = [r for r in meta[NOTE_KEY][:50] if isinstance(r, str)]
     cell["metadata"] = clean
     kind = cell.get("cell_type")
     if kind == "markdown":

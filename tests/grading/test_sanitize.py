@@ -122,6 +122,16 @@ def test_the_graders_record_about_the_notebook_is_kept_as_plain_data() -> None:
         "sandbox": {"peak_mb": 12.5, "kind": "cgroup-v1"}, "notebook_timeout": 600}
 
 
+def test_the_graders_repair_note_keeps_its_list_for_the_grades_csv() -> None:
+    from grader.normalize import NOTE_KEY, repairs_in
+
+    note = nbformat.v4.new_markdown_cell("repaired", metadata={NOTE_KEY: ["the file repeats the grade cell", {"x": 1}]})
+    code = new_code_cell("x", metadata={NOTE_KEY: ["not on a code cell"]})
+    nb = sanitize.sanitize_notebook(nbformat.from_dict(new_notebook(cells=[note, code])))
+    assert repairs_in(nb["cells"]) == ["the file repeats the grade cell"]
+    assert NOTE_KEY not in nb["cells"][1]["metadata"]
+
+
 def test_raw_cells_pasted_into_a_page_are_sanitised_and_others_kept() -> None:
     html = nbformat.v4.new_raw_cell("<img src=x onerror=alert(1)>")
     latex = nbformat.v4.new_raw_cell("\\begin{equation} a < b \\end{equation}", metadata={"raw_mimetype": "text/latex"})
@@ -159,9 +169,13 @@ def test_formgrader_names_are_escaped() -> None:
 def _executed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """``nb`` with each code cell's outputs as a kernel makes them (run here, in an IPython shell)."""
     from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import select_figure_formats
     from IPython.utils.capture import capture_output
 
     shell = InteractiveShell.instance()
+    # as a kernel does: matplotlib's figures display as PNGs even when matplotlib_inline was imported earlier
+    # in this process, before there was a shell (its import-time hook then did nothing)
+    select_figure_formats(shell, {"png"})
     for cell in nb.cells:
         if cell.cell_type == "code":
             with capture_output() as captured:

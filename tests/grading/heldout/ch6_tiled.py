@@ -1,4 +1,4 @@
-"""Held-out class, exercise 6 (ch6-tiled): tiled_attention."""
+"""Held-out class, exercise 6 (ch6-tiled): tiled_attention and sdpa_backward."""
 
 from __future__ import annotations
 
@@ -180,5 +180,119 @@ def tiled_attention(Q, K, V, block_size=128, causal=False):
         "there are more keys than queries.",
         keywords=("skip", "tile", "future", "lower-right", "n_k - n_q", "align"),
         source=edit(TILED, ("if causal and k0 > q0 + bq - 1 + offset:", "if causal and k0 > q0:")),
+    ),
+]
+
+# sdpa_backward, added after the rest of the class, written the same way (from the release notebook's
+# contract and visible test, the reading's backward-pass section and COURSE.md only). A correct
+# student's version of the formulas as the notebook states them (-inf for blocked scores, NaN of a
+# fully blocked row's softmax turned into 0); the wrong variants below are one small change to it.
+BACKWARD = '''
+def sdpa_backward(Q, K, V, dO, mask=None):
+    scale = 1.0 / math.sqrt(Q.shape[-1])
+    S = Q @ K.transpose(-2, -1) * scale
+    if mask is not None:
+        S = S.masked_fill(~mask, float("-inf"))
+    A = torch.softmax(S, dim=-1)
+    A = torch.nan_to_num(A, nan=0.0)
+    dV = A.transpose(-2, -1) @ dO
+    dA = dO @ V.transpose(-2, -1)
+    dS = A * (dA - (dA * A).sum(dim=-1, keepdim=True))
+    dQ = dS @ K * scale
+    dK = dS.transpose(-2, -1) @ Q * scale
+    return dQ, dK, dV
+'''
+
+VARIANTS += [
+    Variant(function="sdpa_backward", kind="correct", name="sdpa_backward/formulas-as-written",
+            source=BACKWARD),
+    Variant(
+        function="sdpa_backward", kind="correct", name="sdpa_backward/einsum-rowsum-dO-O",
+        source='''
+def sdpa_backward(Q, K, V, dO, mask=None):
+    d_k = Q.shape[-1]
+    S = torch.einsum("...qd,...kd->...qk", Q, K) / math.sqrt(d_k)
+    if mask is not None:
+        S = torch.where(mask, S, torch.tensor(float("-inf"), dtype=S.dtype))
+    A = torch.softmax(S, dim=-1)
+    A = torch.where(torch.isnan(A), torch.zeros_like(A), A)
+    O = torch.einsum("...qk,...kv->...qv", A, V)
+    D = (dO * O).sum(dim=-1, keepdim=True)  # FlashAttention-2: rowsum(dO * O) == rowsum(dA * A)
+    dA = torch.einsum("...qv,...kv->...qk", dO, V)
+    dS = A * (dA - D)
+    dQ = torch.einsum("...qk,...kd->...qd", dS, K) / math.sqrt(d_k)
+    dK = torch.einsum("...qk,...qd->...kd", dS, Q) / math.sqrt(d_k)
+    dV = torch.einsum("...qk,...qv->...kv", A, dO)
+    return dQ, dK, dV
+''',
+    ),
+    Variant(
+        function="sdpa_backward", kind="correct", name="sdpa_backward/float64-minus-1e30-row-jacobian",
+        source='''
+def sdpa_backward(Q, K, V, dO, mask=None):
+    q, k, v, do = Q.double(), K.double(), V.double(), dO.double()
+    S = q @ k.transpose(-2, -1) / math.sqrt(Q.shape[-1])
+    if mask is not None:
+        S = S.masked_fill(~mask, -1e30)
+    A = torch.softmax(S, dim=-1)
+    if mask is not None:
+        A = A * mask.any(dim=-1, keepdim=True)  # a fully blocked row got uniform weights: zero it
+    dA = do @ v.transpose(-2, -1)
+    dS = torch.zeros_like(A)
+    for i in range(A.shape[-2]):  # one query row at a time: its softmax Jacobian diag(a) - a a^T
+        a = A[..., i, :]
+        J = torch.diag_embed(a) - a.unsqueeze(-1) * a.unsqueeze(-2)
+        dS[..., i, :] = (J @ dA[..., i, :].unsqueeze(-1)).squeeze(-1)
+    dQ = dS @ k / math.sqrt(Q.shape[-1])
+    dK = dS.transpose(-2, -1) @ q / math.sqrt(Q.shape[-1])
+    dV = A.transpose(-2, -1) @ do
+    return dQ.to(Q.dtype), dK.to(K.dtype), dV.to(V.dtype)
+''',
+    ),
+    Variant(
+        function="sdpa_backward", kind="wrong", name="sdpa_backward/no-scale-in-grads",
+        misconception="Uses 1/sqrt(d_k) when recomputing the scores but forgets it in dQ and dK.",
+        keywords=("sqrt", "scale"),
+        source=edit(BACKWARD, ("dQ = dS @ K * scale", "dQ = dS @ K"),
+                    ("dK = dS.transpose(-2, -1) @ Q * scale", "dK = dS.transpose(-2, -1) @ Q")),
+    ),
+    Variant(
+        function="sdpa_backward", kind="wrong", name="sdpa_backward/no-rowsum-term",
+        misconception="Keeps only the diagonal of the softmax Jacobian, dS = A * dA, dropping the "
+        "subtracted rowsum(dA * A) term.",
+        keywords=("rowsum", "row sum", "jacobian"),
+        source=edit(BACKWARD, ("dS = A * (dA - (dA * A).sum(dim=-1, keepdim=True))", "dS = A * dA")),
+    ),
+    Variant(
+        function="sdpa_backward", kind="wrong", name="sdpa_backward/rowsum-over-queries",
+        misconception="Takes the rowsum(dA * A) over the queries (dim=-2) instead of over the keys (the "
+        "last axis).",
+        keywords=("axis", "dim=-1", "over the keys", "wrong dim"),
+        source=edit(BACKWARD, ("(dA * A).sum(dim=-1, keepdim=True)", "(dA * A).sum(dim=-2, keepdim=True)")),
+    ),
+    Variant(
+        function="sdpa_backward", kind="wrong", name="sdpa_backward/nan-on-blocked-rows",
+        misconception="Masks with -inf but does not turn a fully blocked row's softmax (0/0) into zeros, "
+        "so that row's gradients are NaN.",
+        keywords=("nan", "fully blocked", "blocked row"),
+        source=edit(BACKWARD, ("    A = torch.nan_to_num(A, nan=0.0)\n", "")),
+    ),
+    Variant(
+        function="sdpa_backward", kind="wrong", name="sdpa_backward/blocked-rows-uniform",
+        misconception="Masks with a large negative number (-1e9) and never zeroes a fully blocked row, "
+        "which gets uniform weights and non-zero gradients instead of none.",
+        keywords=("fully blocked", "blocked row", "uniform", "zero"),
+        source=edit(BACKWARD, ('S = S.masked_fill(~mask, float("-inf"))', "S = S.masked_fill(~mask, -1e9)"),
+                    ("    A = torch.nan_to_num(A, nan=0.0)\n", "")),
+    ),
+    Variant(
+        function="sdpa_backward", kind="wrong", name="sdpa_backward/dot-T-with-batch",
+        misconception="Transposes with .T, which reverses every axis of a batched tensor, instead of "
+        ".transpose(-2, -1); right on the 2-D visible test, wrong with batch dimensions.",
+        keywords=("transpose(-2, -1)", "batch", "reverses"),
+        source=edit(BACKWARD, ("S = Q @ K.transpose(-2, -1) * scale", "S = Q @ K.T * scale"),
+                    ("dV = A.transpose(-2, -1) @ dO", "dV = A.T @ dO"),
+                    ("dA = dO @ V.transpose(-2, -1)", "dA = dO @ V.T"),
+                    ("dK = dS.transpose(-2, -1) @ Q * scale", "dK = dS.T @ Q * scale")),
     ),
 ]

@@ -24,7 +24,7 @@ from traitlets.config import Config
 
 from grader.coursedir import COURSE_DIR
 from grader.engine.verdict import name_grade_cells
-from grader.feedback import NO_ALT, TEMPLATES, FeedbackExporter, with_alt_texts
+from grader.feedback import NO_ALT, TEMPLATES, FeedbackExporter, with_alt_texts, with_lang
 
 pytestmark = pytest.mark.grading
 PNG = base64.b64encode(bytes.fromhex(
@@ -114,7 +114,7 @@ def test_the_feedback_page_is_nbconverts_page(name: str) -> None:
     nb = NOTEBOOKS[name]()
     ours, _ = FeedbackExporter(config=_config()).from_notebook_node(nb, _resources(nb))
     theirs, _ = HTMLExporter(config=_config()).from_notebook_node(nb, _resources(nb))
-    theirs = name_grade_cells(theirs)  # the one edit on purpose: graded functions named, not "Test cell"
+    theirs = with_lang(name_grade_cells(theirs))  # the edits on purpose: graded functions named, lang="en"
     assert _tree(ours) == _tree(theirs)
     if "release" in name:
         assert "Test cell" not in ours and ours.count('">') and re.search(r'<a href="#test-\w+">\w+</a>', ours)

@@ -1,0 +1,64 @@
+"""A student's feedback page, rendered as ``nbgrader generate_feedback`` renders it, without grading anything.
+
+``write_feedback_page(dest)`` takes chapter 2's released notebook, gives its graded cells the outputs the
+grader writes (one function failed with a message naming a known mistake, the others passed: the exact
+outputs of ``grader.engine.verdict.outputs``) and scores, then runs the course's feedback preprocessors
+(nbconvert's CSS header, formulas to MathML, no remote outputs) and its exporter with the course's
+templates: the same page a student gets, in about a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import nbgrader
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from traitlets.config import Config
+
+from grader.coursedir import COURSE_DIR
+from grader.engine.checker import Report
+from grader.engine.verdict import outputs
+from grader.feedback import TEMPLATES, FeedbackExporter, NoRemoteOutputs, OfflineMath
+
+ASSIGNMENT = "ch2-sdpa"
+MISTAKE = ("scaled_dot_product_attention: the weights do not match the reference for Q (2, 3, 4) and K (2, 5, 4): "
+           "the scores look divided by d_k instead of sqrt(d_k).")
+
+
+def _config() -> Config:
+    """The exporter's configuration as ``grader/nbgrader_config.py`` sets it for ``generate_feedback``."""
+    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+    c = Config()
+    c.HTMLExporter.template_name = "feedback"
+    c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(formgrader / "templates")]
+    c.HTMLExporter.extra_template_paths = [str(formgrader / "static" / "components" / "bootstrap" / "css")]
+    return c
+
+
+def graded_notebook() -> nbformat.NotebookNode:
+    """Chapter 2's release with the grader's verdicts: the first graded function failed, the rest passed."""
+    nb = nbformat.read(COURSE_DIR / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    for i, cell in enumerate(graded):
+        meta = cell.metadata.nbgrader
+        function = meta["grade_id"].removeprefix("test-")
+        report = Report(function, problem=None if i else MISTAKE)
+        cell.outputs = outputs(report, meta["points"])
+        meta["score"] = meta["points"] if i else 0.0
+        meta["comment"] = "Compare your scaling with the formula in the reading." if i == 0 else None
+    return nb
+
+
+def write_feedback_page(dest: Path) -> Path:
+    """Render the feedback page of :func:`graded_notebook` to ``dest`` (an ``.html`` file); returns it."""
+    nb = graded_notebook()
+    score = sum(c.metadata.nbgrader.get("score", 0) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    total = sum(c.metadata.nbgrader["points"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    resources = {"nbgrader": {"notebook": ASSIGNMENT, "score": score, "max_score": total, "late_penalty": 0},
+                 "config_dir": str(dest.parent)}  # no custom.css there: nbconvert's own styles only
+    for pre in (CSSHTMLHeaderPreprocessor(), OfflineMath(), NoRemoteOutputs()):
+        nb, resources = pre.preprocess(nb, resources)
+    page, _ = FeedbackExporter(config=_config()).from_notebook_node(nb, resources)
+    dest.write_text(page, encoding="utf-8")
+    return dest

@@ -130,9 +130,13 @@ def _fix_page_context(app: Sphinx, pagename: str, templatename: str, context: di
 
 
 def _named_toggles(generate: Any) -> Any:
+    """The theme's ``generate_toctree_html`` (a BeautifulSoup for the sidebar, a string elsewhere), its
+    chevron-only toggles named."""
+    from markupsafe import Markup
+
     def generate_named(*args: Any, **kwargs: Any) -> Any:
         nav = generate(*args, **kwargs)
-        return type(nav)(accessible.name_nav_toggles(str(nav))) if isinstance(nav, str) else nav
+        return Markup(accessible.name_nav_toggles(str(nav))) if nav else nav
 
     return generate_named
 

@@ -145,8 +145,13 @@ def _control_html(div_id: str, kind: str, control: dict[str, Any], label: str) -
             for k, s in enumerate(states)
         )
         return f'<fieldset class="course-control course-radios"><legend>{name}</legend>{buttons}</fieldset>'
-    every = -(-len(states) // MAX_TICK_LABELS)  # label every k-th step: the row must fit a phone
-    ticks = "".join(f"<span>{esc(s['label']) if k % every == 0 else ''}</span>" for k, s in enumerate(states))
+    last = len(states) - 1
+    shown_steps = sorted({round(i * last / (MAX_TICK_LABELS - 1)) for i in range(MAX_TICK_LABELS)}) if last else [0]
+    ticks = "".join(  # the first, the last and evenly spaced steps between: the row must fit a phone
+        f'<span class="course-tick{" course-tick-first" if k == 0 else " course-tick-last" if k == last else ""}"'
+        f' style="--at: {k / max(last, 1):.4f}">{esc(states[k]["label"])}</span>'
+        for k in shown_steps
+    )
     shown = esc(states[active]["label"])
     return (
         f'<div class="course-control course-range"><label for="{div_id}-control">{name}</label> '

@@ -79,8 +79,16 @@
     });
   }
 
-  function start() { document.querySelectorAll("figure.course-interactive").forEach(drawFigure); }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+  // Deferred scripts run in page order and plotly.min.js comes after this one: draw once all have run.
+  var started = false;
+  function start() {
+    if (started) { return; }
+    started = true;
+    document.querySelectorAll("figure.course-interactive").forEach(drawFigure);
+  }
+  document.addEventListener("DOMContentLoaded", start);
+  window.addEventListener("load", start);
+  if (document.readyState === "complete") { start(); }
   window.addEventListener("load", markScrollingFigures);
   window.addEventListener("resize", markScrollingFigures);
 })();

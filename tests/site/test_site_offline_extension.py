@@ -155,7 +155,7 @@ def test_the_plain_jupyter_book_build_serves_the_pinned_mathjax_and_plotly(built
     assert "book/_static" not in static_path  # nothing prepared by hand into the sources
 
 
-# ----------------------------------------------------------------------------- accessibility repairs (course/accessible.py)
+# ----------------------------------------------------------------------------- course/accessible.py
 
 
 def test_sidebar_toggles_are_named_after_their_chapter() -> None:

@@ -95,34 +95,36 @@ def _title_lines(layout_update: dict[str, Any] | None) -> list[str] | None:
 
 
 def site_states(spec: dict[str, Any], texts: Sequence[str] | None = None) -> tuple[str | None, dict[str, Any] | None]:
-    """Take plotly's own control out of ``spec`` (edited in place) and return it as ``(kind, control)``.
+    """Hide plotly's own control in ``spec`` (edited in place) and describe it as ``(kind, control)``.
 
     ``kind`` is ``"range"`` (a plotly slider), ``"select"`` (a dropdown menu) or ``"radio"`` (a row of
-    buttons), or None when the figure has no control. ``control["states"]`` lists, per step or button, its
-    ``label``, the plotly call it makes (``method``, ``args``: what plotly's own control would do), the
-    ``title`` lines it shows (or None) and the sentence that says what the figure shows then (``texts``).
+    buttons), or None when the figure has no control. plotly's slider or menu stays in the layout, hidden
+    (``visible: false``): each step or button keeps the plotly call it makes (``method``, ``args``), which
+    the native control makes for it, less the title (HTML on the site). ``control["states"]`` lists, per
+    step or button, its ``label``, the ``title`` lines it shows (or None) and the sentence that says what
+    the figure shows then (``texts``).
     """
     layout = spec.setdefault("layout", {})
-    sliders, menus = layout.pop("sliders", None) or [], layout.pop("updatemenus", None) or []
+    sliders, menus = layout.get("sliders") or [], layout.get("updatemenus") or []
     if len(sliders) + len(menus) > 1:
         raise ValueError("course.interactive draws one control per figure on the site; this one has "
                          f"{len(sliders)} sliders and {len(menus)} menus")
     if not sliders and not menus:
         return None, None
     if sliders:
-        kind, source, items = "range", sliders[0], sliders[0].get("steps", [])
+        kind, source, items = "range", sliders[0], sliders[0].setdefault("steps", [])
     else:
         kind = "select" if menus[0].get("type", "dropdown") == "dropdown" else "radio"
-        source, items = menus[0], menus[0].get("buttons", [])
+        source, items = menus[0], menus[0].setdefault("buttons", [])
+    source["visible"] = False
     if texts is not None and len(texts) != len(items):
         raise ValueError(f"{len(texts)} state texts for a control of {len(items)} states")
     states = []
     for k, item in enumerate(items):
-        args = json.loads(json.dumps(item.get("args", [])))  # a copy: the title is taken out of it
-        method = item.get("method", "restyle")
+        method, args = item.get("method", "restyle"), item.get("args") or []
         update = args[1] if method == "update" and len(args) > 1 else args[0] if method == "relayout" and args else None
-        states.append({"label": " ".join(plain_text(str(item.get("label", k)))), "method": method, "args": args,
-                       "title": _title_lines(update), "text": texts[k] if texts else ""})
+        states.append({"label": " ".join(plain_text(str(item.get("label", k)))), "title": _title_lines(update),
+                       "text": texts[k] if texts else ""})
     prefix = " ".join(plain_text((source.get("currentvalue") or {}).get("prefix", ""))).rstrip(" =:")
     return kind, {"active": int(source.get("active") or 0), "states": states, "prefix": prefix}
 

@@ -43,10 +43,11 @@ def test_site_html_draws_with_the_sites_plotly_and_names_no_other_host() -> None
     assert spec["config"]["displaylogo"] is False and spec["config"]["responsive"] is True
     assert spec["config"]["displayModeBar"] is False and spec["layout"]["dragmode"] is False
     assert spec["layout"]["xaxis"]["fixedrange"] is True and spec["layout"]["title"]["text"] == ""
-    assert "updatemenus" not in spec["layout"] and len(spec["data"]) == 2
-    assert [s["label"] for s in spec["states"]] == ["head 0", "head 1"]
-    assert spec["states"][1]["title"] == ["weights: head 1", "a note"] and spec["states"][1]["method"] == "update"
-    assert "title.text" not in spec["states"][1]["args"][1]  # the title is HTML on the site
+    menu = spec["layout"]["updatemenus"][0]  # plotly's own menu stays, hidden: its buttons' calls are made
+    assert menu["visible"] is False and [b["method"] for b in menu["buttons"]] == ["update", "update"]
+    assert "title.text" not in menu["buttons"][1]["args"][1]  # the title is HTML on the site
+    assert len(spec["data"]) == 2 and [s["label"] for s in spec["states"]] == ["head 0", "head 1"]
+    assert spec["states"][1]["title"] == ["weights: head 1", "a note"]
     assert '<label for="fig-1-control">head</label>' in html and '<select id="fig-1-control"' in html
     assert '<span class="course-figure-main">weights: head 0</span>' in html
     assert html.count("Heatmap of attention weights") == 1 + 2  # the shown state's sentence, and both in the data
@@ -62,8 +63,8 @@ def test_site_controls_are_native_and_labelled() -> None:
     assert '<label for="s-control">temperature T</label>' in html
     assert '<output id="s-value" for="s-control">1</output>' in html
     assert html.index('class="course-plotly"') < html.index('type="range"')  # the slider stays under the plot
-    assert "sliders" not in spec_of(html)["layout"]
-    assert [s["method"] for s in spec_of(html)["states"]] == ["restyle"] * 3
+    steps = spec_of(html)["layout"]["sliders"][0]
+    assert steps["visible"] is False and [s["method"] for s in steps["steps"]] == ["restyle"] * 3
 
 
 def test_site_refuses_two_controls_and_texts_that_do_not_match() -> None:

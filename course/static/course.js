@@ -2,7 +2,7 @@
 
    1. Interactive figures (course/interactive.py writes their HTML): draws each <figure class="course-interactive">
       with plotly.js from the JSON it carries, and wires its native control (<select>, radio buttons or
-      <input type="range">) to the plotly call that plotly's own control would have made for that state.
+      <input type="range">) to the plotly call of plotly's own control, which stays in the figure, hidden.
       The title, the sentence that describes the plot (read out by screen readers) and the slider's value
       follow the control.
    2. Wide figures on a narrow screen scroll sideways in their box (course.css): such a box gets a name
@@ -22,12 +22,18 @@
     Plotly.newPlot(plot, spec.data, spec.layout, spec.config).then(function () {
       if (spec.frames && spec.frames.length) { return Plotly.addFrames(plot, spec.frames); }
     }).then(function () {
-      wire(figure, plot, spec.states || []);
+      wire(figure, plot, spec.states || [], spec.layout);
       plot.setAttribute("data-drawn", "true");
     });
   }
 
-  function show(figure, plot, state, k) {
+  // The plotly call of state k: the one plotly's own (hidden) slider step or menu button would make.
+  function plotlyCall(layout, k) {
+    var control = (layout.sliders || [])[0] || (layout.updatemenus || [])[0] || {};
+    return (control.steps || control.buttons || [])[k] || {method: "skip", args: []};
+  }
+
+  function show(figure, plot, state, call, k) {
     var title = figure.querySelector(".course-figure-title");
     if (state.title) {
       title.querySelector(".course-figure-main").textContent = state.title[0] || "";
@@ -41,11 +47,12 @@
     }
     plot.setAttribute("data-state", "moving");
     var done = function () { plot.setAttribute("data-state", String(k)); };
-    if (state.method === "skip") { done(); return; }  // plotly's own no-op method
-    Promise.resolve(Plotly[state.method].apply(null, [plot].concat(state.args))).then(done);
+    var method = call.method || "restyle";
+    if (method === "skip") { done(); return; }  // plotly's own no-op method
+    Promise.resolve(Plotly[method].apply(null, [plot].concat(call.args || []))).then(done);
   }
 
-  function wire(figure, plot, states) {
+  function wire(figure, plot, states, layout) {
     if (!states.length) { return; }
     var controls = figure.querySelectorAll("[data-course-control]");
     var current = null;
@@ -56,7 +63,7 @@
         var k = parseInt(control.value, 10);
         if (k === current || !states[k]) { return; }
         current = k;
-        show(figure, plot, states[k], k);
+        show(figure, plot, states[k], plotlyCall(layout, k), k);
       };
       control.addEventListener("input", pick);
       control.addEventListener("change", pick);

@@ -34,6 +34,9 @@
   }
 
   function show(figure, plot, state, call, k) {
+    var done = function () { plot.setAttribute("data-state", String(k)); };
+    var method = call.method || "restyle";
+    if (method === "skip") { done(); return; }  // plotly's own no-op method: nothing changes
     var title = figure.querySelector(".course-figure-title");
     if (state.title) {
       title.querySelector(".course-figure-main").textContent = state.title[0] || "";
@@ -46,9 +49,6 @@
       figure.querySelector("output").textContent = state.label;
     }
     plot.setAttribute("data-state", "moving");
-    var done = function () { plot.setAttribute("data-state", String(k)); };
-    var method = call.method || "restyle";
-    if (method === "skip") { done(); return; }  // plotly's own no-op method
     Promise.resolve(Plotly[method].apply(null, [plot].concat(call.args || []))).then(done);
   }
 

@@ -64,6 +64,14 @@ def test_every_page_passes_axe(contexts, site_url: str, docname: str, width: str
     assert overflow <= 1, f"{docname} is {overflow}px wider than the {WIDTHS[width]['width']}px screen"
 
 
+def test_no_style_locks_the_orientation(built_site: Path) -> None:
+    """WCAG 1.3.4 (axe's css-orientation-lock, which needs the CSSOM preload the audit leaves off)."""
+    sheets = list(built_site.joinpath("_static").rglob("*.css"))
+    assert len(sheets) > 5
+    locked = [p.name for p in sheets if re.search(r"@media[^{]*orientation", p.read_text(errors="replace"))]
+    assert locked == []
+
+
 def test_no_exceptions_are_claimed_without_a_reason() -> None:
     assert all(rule and selector and len(reason.split()) >= 5 for rule, selector, reason in EXCEPTIONS)
 

@@ -176,7 +176,9 @@ def _site_layout(layout: dict[str, Any], had_slider: bool) -> None:
     top = int(margin.get("t", 100))
     shrink = max(0, top - SITE_MARGIN_TOP) + (SLIDER_HEIGHT if had_slider else 0)
     margin["t"] = min(top, SITE_MARGIN_TOP)
+    # The height goes to the <div> (course.css caps it on a phone) and plotly sizes the plot to the <div>.
     layout["height"] = max(200, int(layout.get("height") or 450) - shrink)
+    layout["autosize"] = True
     layout["title"] = {**(layout.get("title") or {}), "text": ""}
     layout["dragmode"] = False
     for key, axis in layout.items():
@@ -203,6 +205,7 @@ def figure_html(fig: Any, div_id: str | None = None, *, texts: Sequence[str] | N
     if control is not None:
         title = control["states"][control["active"]]["title"] or title
     _site_layout(layout, kind == "range")
+    height = layout.pop("height")
     spec["config"] = {**SITE_CONFIG, **spec.get("config", {})}
     spec["states"] = control["states"] if control else []
     text = json.dumps(spec, separators=(",", ":"), sort_keys=True)
@@ -214,7 +217,7 @@ def figure_html(fig: Any, div_id: str | None = None, *, texts: Sequence[str] | N
     controls = _control_html(div_id, kind, control, control_label or control["prefix"]) if control else ""
     plot = (
         f'<div class="{FIGURE_CLASS}" id="{div_id}" role="img" aria-labelledby="{div_id}-text" '
-        f'style="width:100%;height:{int(layout["height"])}px"></div>'
+        f'style="width:100%;height:{height}px"></div>'
     )
     return (
         f'<figure class="course-interactive" data-plotly-path="{PLOTLY_STATIC_PATH}">'

@@ -4,7 +4,9 @@
 grader writes (one function failed with a message naming a known mistake, the others passed: the exact
 outputs of ``grader.engine.verdict.outputs``) and scores, then runs the course's feedback preprocessors
 (nbconvert's CSS header, formulas to MathML, no remote outputs) and its exporter with the course's
-templates: the same page a student gets, in about a second.
+templates: the same page a student gets, in about a second. :func:`exporter_config` is the exporter's
+configuration as ``nbgrader generate_feedback`` sets it with the course's config (also used by
+``tests/grading/test_feedback_page.py``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ MISTAKE = ("scaled_dot_product_attention: the weights do not match the reference
            "the scores look divided by d_k instead of sqrt(d_k).")
 
 
-def _config() -> Config:
-    """The exporter's configuration as ``grader/nbgrader_config.py`` sets it for ``generate_feedback``."""
+def exporter_config() -> Config:
+    """The exporter's configuration as ``nbgrader generate_feedback`` sets it with the course's config."""
     formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
     c = Config()
     c.HTMLExporter.template_name = "feedback"
@@ -59,6 +61,6 @@ def write_feedback_page(dest: Path) -> Path:
                  "config_dir": str(dest.parent)}  # no custom.css there: nbconvert's own styles only
     for pre in (CSSHTMLHeaderPreprocessor(), OfflineMath(), NoRemoteOutputs()):
         nb, resources = pre.preprocess(nb, resources)
-    page, _ = FeedbackExporter(config=_config()).from_notebook_node(nb, resources)
+    page, _ = FeedbackExporter(config=exporter_config()).from_notebook_node(nb, resources)
     dest.write_text(page, encoding="utf-8")
     return dest

@@ -167,9 +167,13 @@ class FigurePage:
 
 
 @contextmanager
-def open_figures(browser, url: str, *, viewport: dict | None = None) -> Iterator[FigurePage]:
-    """Load ``url`` offline-style and wait for every interactive figure on it to be drawn."""
-    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
+def open_figures(browser, url: str, *, viewport: dict | None = None, dark: bool = False) -> Iterator[FigurePage]:
+    """Load ``url`` offline-style (in the theme's dark mode if ``dark``) and wait until every interactive
+    figure on it is drawn."""
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900},
+                                  color_scheme="dark" if dark else "light")
+    if dark:
+        context.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
     result = None
 
     def gate(route) -> None:

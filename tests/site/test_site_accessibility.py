@@ -4,7 +4,8 @@ accessibility audit (axe-core, WCAG 2.1 AA: tags wcag2a, wcag2aa, wcag21a, wcag2
 - every page of ``_toc.yml`` at desktop width (1280 px) and phone width (390 px), after MathJax typeset it
   and its interactive figures were drawn; at 390 px the page must not scroll sideways either (wide
   formulas and figures scroll in their own box);
-- each interactive figure again after its control was moved with the keyboard (a new state is a new DOM);
+- each interactive figure again after its control was moved with the keyboard (a new state is a new DOM),
+  in the light and the dark theme;
 - a feedback page rendered as ``nbgrader generate_feedback`` renders it (``feedback_page.py``), both widths;
 - every figure a reading draws has an alt text that says what it shows (not a file name);
 - copies broken on purpose are caught: an image without alt, a low-contrast colour injected into the
@@ -84,10 +85,14 @@ def test_every_figure_says_what_it_shows(built_site: Path, docname: str) -> None
         assert "_images/" in html, f"{docname} draws no figure: was the page built with its outputs?"
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("docname", sorted(INTERACTIVE_PAGES))
-def test_interactive_figures_pass_axe_after_the_keyboard_moved_them(browser, site_url: str, docname: str) -> None:
+def test_interactive_figures_pass_axe_after_the_keyboard_moved_them(browser, site_url: str, docname: str,
+                                                                    theme: str) -> None:
+    """At phone width, in the light and the dark theme (the figure keeps its own light colours in both)."""
     key = {"range": "ArrowLeft", "select": "ArrowDown", "radio": "ArrowRight"}
-    with open_figures(browser, f"{site_url}{docname}.html", viewport=WIDTHS["phone"]) as fp:
+    with open_figures(browser, f"{site_url}{docname}.html", viewport=WIDTHS["phone"], dark=theme == "dark") as fp:
+        assert fp.page.evaluate("document.documentElement.dataset.theme") == theme
         before = fp.page.evaluate("() => document.querySelector('.course-plotly').getAttribute('data-state')")
         kind = fp.control(0).first.get_attribute("data-course-control")
         fp.press(0, key[kind])

@@ -27,6 +27,8 @@ from course.plots import MASK_COLORS
 #: plotly's version of matplotlib's "Blues" (``course.plots.WEIGHTS_CMAP``).
 WEIGHTS_COLORSCALE = "Blues"
 BLOCKED_COLOR = MASK_COLORS[0]
+#: The cross drawn on a blocked cell.
+BLOCKED_MARK = "#595959"
 CONTROLS = ("dropdown", "buttons", "slider")
 
 
@@ -40,6 +42,10 @@ def as_array(x: Any) -> np.ndarray:
 def _text(value: object) -> str:
     """Plain text for plotly, which reads a few HTML tags in labels: ``<pad>`` would vanish unescaped."""
     return html.escape(str(value), quote=False)
+
+
+def _plain(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _labels(labels: Sequence[str] | None, n: int, name: str) -> list[str]:
@@ -74,6 +80,7 @@ def attention_viewer(
     control: str = "dropdown",
     annotate: bool | None = None,
     height: int | None = None,
+    control_label: str = "heatmap",
 ) -> Interactive:
     """One heatmap of attention weights per entry, and a control that picks which one is shown.
 
@@ -82,15 +89,18 @@ def attention_viewer(
             the control lists them, e.g. ``{"layer 0, head 1": w}``; the first is shown first.
         query_labels: ``n_q`` labels of the rows (the query tokens); key_labels: ``n_k`` labels of the
             columns (default: the query labels, for self-attention).
-        masks: optional ``{name: boolean (n_q, n_k)}``, True = may attend; blocked cells are drawn grey
-            and their hover text says so. Names without a mask are all allowed.
+        masks: optional ``{name: boolean (n_q, n_k)}``, True = may attend; blocked cells are drawn grey with
+            a cross (not by colour alone) and their hover text says so. Names without a mask are all allowed.
         notes: optional ``{name: one line}`` shown under the title when that entry is selected.
         control: ``"dropdown"`` (a menu), ``"buttons"`` (a row of buttons) or ``"slider"``.
         annotate: write the weight in every cell (default: when the matrix has at most 64 cells).
         height: pixels (default: from the number of rows).
+        control_label: what the control picks, its label on the website (e.g. ``"mask"``, ``"head"``).
 
     Returns:
-        An :class:`~course.interactive.Interactive` whose ``figure`` has one heatmap trace per entry.
+        An :class:`~course.interactive.Interactive` whose ``figure`` has one heatmap trace per entry (and,
+        for an entry with blocked cells, one trace of crosses over them), and whose ``texts`` say in words
+        what each entry shows (:func:`weights_in_words`).
     """
     import plotly.graph_objects as go
 
@@ -113,6 +123,8 @@ def attention_viewer(
 
     names = list(arrays)
     fig = go.Figure()
+    owner: list[int] = []  # the entry each trace belongs to (a control shows one entry's traces)
+    texts = []
     for index, name in enumerate(names):
         w = arrays[name]
         allowed = np.ones(shape, dtype=bool) if (masks or {}).get(name) is None else np.asarray(masks[name], dtype=bool)
@@ -138,6 +150,17 @@ def attention_viewer(
                 visible=index == 0,
             )
         )
+        owner.append(index)
+        if not allowed.all():  # a cross on every blocked cell: grey alone would say it by colour only
+            rows, cols = np.nonzero(~allowed)
+            fig.add_trace(go.Scatter(x=cols.tolist(), y=rows.tolist(), mode="markers", hoverinfo="skip",
+                                     marker={"symbol": "x-thin", "size": 9, "line": {"width": 1.5,
+                                                                                      "color": BLOCKED_MARK}},
+                                     showlegend=False, name="blocked", visible=index == 0))
+            owner.append(index)
+        label = f"{title}: {name}" if title else name
+        texts.append(weights_in_words(w, allowed, [html.unescape(q) for q in queries],
+                                      [html.unescape(k) for k in keys], label=label))
 
     def title_of(name: str) -> str:
         note = _text((notes or {}).get(name, ""))
@@ -148,7 +171,7 @@ def attention_viewer(
         {
             "label": _text(name),
             "method": "update",
-            "args": [{"visible": [j == i for j in range(len(names))]}, {"title.text": title_of(name)}],
+            "args": [{"visible": [j == i for j in owner]}, {"title.text": title_of(name)}],
         }
         for i, name in enumerate(names)
     ]
@@ -180,7 +203,32 @@ def attention_viewer(
             "pad": {"b": 8},
         }]
     fig.update_layout(template="plotly_white", **layout)
-    return Interactive(fig, f"attention viewer: {len(names)} heatmaps of {n_q} x {n_k} weights ({control})")
+    return Interactive(fig, f"attention viewer: {len(names)} heatmaps of {n_q} x {n_k} weights ({control})",
+                       texts=texts, control_label=control_label)
+
+
+def weights_in_words(weights: np.ndarray, allowed: np.ndarray, queries: Sequence[str], keys: Sequence[str],
+                     label: str = "") -> str:
+    """One sentence that says what a heatmap of ``weights (n_q, n_k)`` shows: per query, its strongest key.
+
+    Read out on the website in place of the picture (screen readers, and anyone who cannot hover).
+    """
+    n_q, n_k = weights.shape
+    parts = []
+    for i in range(n_q):
+        if not allowed[i].any():
+            parts.append(f"{queries[i]}: every key blocked")
+            continue
+        j = int(np.argmax(np.where(allowed[i], weights[i], -np.inf)))
+        parts.append(f"{queries[i]} → {keys[j]} {weights[i, j]:.2f}")
+    blocked = int((~allowed).sum())
+    return (
+        (f"{label}. " if label else "")
+        + f"Heatmap of attention weights, {n_q} queries (rows) by {n_k} keys (columns), from 0 (white) to 1 "
+        + "(dark blue)"
+        + (f"; {blocked} blocked cell{'s' if blocked > 1 else ''} drawn grey with a cross" if blocked else "")
+        + ". Strongest key of each query: " + "; ".join(parts) + "."
+    )
 
 
 def layer_head_weights(
@@ -281,4 +329,11 @@ def temperature_slider(
     fig.update_yaxes(range=[0, 1.12], title_text="weight", gridcolor="#eeeeee", row=1, col=1)
     fig.update_yaxes(visible=False, range=[0, 1], row=1, col=2)
     fig.update_xaxes(showticklabels=False, row=1, col=2)
-    return Interactive(fig, f"temperature slider: {s} temperatures from {min(temperatures):g} to {max(temperatures):g}")
+    texts = [
+        (f"{_plain(title)}, temperature T = {T:g}. " if title else f"Temperature T = {T:g}. ")
+        + "Bars of the weights: " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, w[k], strict=True))
+        + f". Mixed colour: red {mix[k, 0]:.2f}, green {mix[k, 1]:.2f}, blue {mix[k, 2]:.2f}."
+        for k, T in enumerate(temperatures)
+    ]
+    return Interactive(fig, f"temperature slider: {s} temperatures from {min(temperatures):g} to {max(temperatures):g}",
+                       texts=texts, control_label="temperature T")

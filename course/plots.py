@@ -18,9 +18,12 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
-#: Colours of a boolean mask grid: index 0 = blocked (False), index 1 = may attend (True).
+#: Colours of a boolean mask grid: index 0 = blocked (False), index 1 = may attend (True). Blocked cells are
+#: also hatched (:data:`BLOCKED_HATCH`), so that "blocked" never rests on colour alone.
 MASK_COLORS = ("#d9d9d9", "#2f7ebc")
 MASK_CMAP = ListedColormap(MASK_COLORS, name="attention_mask")
+BLOCKED_HATCH = "///"
+BLOCKED_HATCH_COLOR = "#767676"
 #: Colour map for attention weights (white = 0).
 WEIGHTS_CMAP = "Blues"
 
@@ -49,6 +52,13 @@ def _token_axes(ax: Axes, row_labels: list[str], col_labels: list[str], xlabel: 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.tick_params(length=0)
+
+
+def _hatch_blocked(ax: Axes, allowed: np.ndarray) -> None:
+    """Hatch every blocked cell (``allowed`` False) of an ``imshow`` grid."""
+    for i, j in zip(*np.nonzero(~allowed), strict=True):
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch=BLOCKED_HATCH,
+                               edgecolor=BLOCKED_HATCH_COLOR, linewidth=0))
 
 
 def _weight_text(value: float) -> str:
@@ -87,7 +97,7 @@ def attention_heatmap(
         annotate: write each weight in its cell (to 2 decimals) when the grid is small.
         vmax: weight shown darkest; 1.0 keeps heatmaps comparable across figures.
         mask: optional boolean, broadcastable to ``(n_q, n_k)``; blocked cells (False) are drawn in the
-            mask grid's grey (:data:`MASK_COLORS`) with no number, to tell "blocked" from "weight 0".
+            mask grid's grey (:data:`MASK_COLORS`), hatched, with no number, to tell "blocked" from "weight 0".
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2:
@@ -100,6 +110,7 @@ def attention_heatmap(
     if not allowed.all():
         ax.imshow(np.ma.masked_array(np.zeros(w.shape), mask=allowed), cmap=ListedColormap([MASK_COLORS[0]]),
                   vmin=0, vmax=1, aspect="equal")
+        _hatch_blocked(ax, allowed)
     _token_axes(ax, rows, cols, xlabel, ylabel)
     if annotate and w.size <= 12 * 12:
         for (i, j), value in np.ndenumerate(w):
@@ -153,7 +164,7 @@ def mask_grid(
     xlabel: str = "keys",
     ylabel: str = "queries",
 ) -> Axes:
-    """Draw a boolean mask ``(n_q, n_k)`` as a grid: blue = may attend (True), grey = blocked (False).
+    """Draw a boolean mask ``(n_q, n_k)`` as a grid: blue = may attend (True), grey and hatched = blocked (False).
 
     The colours are :data:`MASK_COLORS`; white lines separate the cells.
     """
@@ -166,6 +177,7 @@ def mask_grid(
     cols = _labels(col_labels, m.shape[1], "col_labels")
     ax = _axes(ax, (0.5 * m.shape[1] + 1.6, 0.45 * m.shape[0] + 1.4))
     ax.imshow(m.astype(int), cmap=MASK_CMAP, vmin=0, vmax=1, aspect="equal")
+    _hatch_blocked(ax, m)
     ax.set_xticks(np.arange(-0.5, m.shape[1]), minor=True)
     ax.set_yticks(np.arange(-0.5, m.shape[0]), minor=True)
     ax.grid(which="minor", color="white", linewidth=1.5)
@@ -175,7 +187,8 @@ def mask_grid(
         ax.set_title(title, fontsize=11)
     if legend:
         ax.legend(handles=[Patch(color=MASK_COLORS[1], label="may attend (True)"),
-                           Patch(color=MASK_COLORS[0], label="blocked (False)")],
+                           Patch(facecolor=MASK_COLORS[0], hatch=BLOCKED_HATCH, edgecolor=BLOCKED_HATCH_COLOR,
+                                 linewidth=0, label="blocked (False)")],
                   loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8, frameon=False)
     return ax
 

@@ -3,7 +3,8 @@
 
 At the start of a build (``builder-inited``):
 - copies MathJax and plotly.js from their pinned wheels into ``<build>/.course-static`` and adds it to
-  ``html_static_path`` (``course.site.stage_assets``), so every build serves them from ``_static/``;
+  ``html_static_path`` (``course.site.stage_assets``), so every build serves them from ``_static/``, with
+  the site's own ``course.css`` and ``course.js`` (``course/static/``, on every page);
 - stops with a clear error when a reading page's ``.ipynb`` twin is stale (its ``.md`` was edited and
   ``python -m course.notebooks sync`` not run), so the site never shows older text than its sources;
 - ``setup`` sets ``COURSE_SITE_BUILD=1``, which the notebooks executed by the build inherit:
@@ -11,6 +12,8 @@ At the start of a build (``builder-inited``):
 
 On every page (``html-page-context``):
 - adds ``_static/plotly/plotly.min.js`` (deferred) to pages that hold an interactive figure, only those;
+- repairs what an accessibility audit finds in the theme's HTML (``course/accessible.py``): the sidebar's
+  expand/collapse toggles get names, the bibliography's entries proper list roles;
 - drops sphinx-thebe's assets. Jupyter Book always loads the sphinx-thebe extension; with
   ``launch_buttons.thebe: false`` its script is dead weight that names a CDN (unpkg) and, in the pinned
   versions, declares ``const THEBE_JS_URL`` twice per page, a JavaScript error in every console;
@@ -31,15 +34,16 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
-from course import interactive, site
+from course import accessible, interactive, site
 
 logger = logging.getLogger(__name__)
 STAGE_DIR = ".course-static"
-#: The site's own style sheet: a display formula wider than a phone's screen scrolls sideways instead of being
-#: clipped (the page's width is the reader's, the formula's is not).
+#: The site's own style sheet and script (``course/static/``), served from ``_static/`` on every page:
+#: wide formulas and figures scroll in their box on a phone, visible keyboard focus, interactive figures
+#: drawn with native controls (``course/interactive.py``).
+STATIC = Path(__file__).resolve().parent / "static"
 CSS_FILE = "course.css"
-CSS = """mjx-container[display="true"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
-"""
+JS_FILE = "course.js"
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
 _REMOTE_SRC = re.compile(r"""\bsrc\s*=\s*["']?(?:https?:)?//""", re.I)
 _REMOTE_IN_CODE = re.compile(r"""require\.config|["'](?:https?:)?//[^"']+\.js["']""", re.I)
@@ -73,9 +77,10 @@ def _stage_assets(app: Sphinx) -> None:
         site.stage_assets(stage)
     except FileNotFoundError as err:
         raise ExtensionError(f"the site cannot serve its own MathJax/plotly.js: {err}") from err
-    css = stage / CSS_FILE
-    if not css.exists() or css.read_text() != CSS:
-        css.write_text(CSS)
+    for name in (CSS_FILE, JS_FILE):
+        own, served = STATIC / name, stage / name
+        if not served.exists() or served.read_bytes() != own.read_bytes():
+            served.write_bytes(own.read_bytes())
     if str(stage) not in app.config.html_static_path:
         app.config.html_static_path.append(str(stage))
 
@@ -102,6 +107,10 @@ def _builder_inited(app: Sphinx) -> None:
 
 def _fix_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
     context["default_mode"] = context.get("default_mode") or "auto"
+    if callable(context.get("generate_toctree_html")):  # the theme's sidebar: toggles named (course/accessible.py)
+        context["generate_toctree_html"] = _named_toggles(context["generate_toctree_html"])
+    if context.get("body"):
+        context["body"] = accessible.fix_citation_roles(context["body"])
     body = context.get("body", "") or ""
     if app is not None and f'class="{interactive.FIGURE_CLASS}"' in body:
         app.add_js_file(interactive.PLOTLY_STATIC_PATH, defer="defer")  # this page only (Sphinx >= 3.5)
@@ -120,9 +129,22 @@ def _fix_page_context(app: Sphinx, pagename: str, templatename: str, context: di
         context[key] = kept
 
 
+def _named_toggles(generate: Any) -> Any:
+    """The theme's ``generate_toctree_html`` (a BeautifulSoup for the sidebar, a string elsewhere), its
+    chevron-only toggles named."""
+    from markupsafe import Markup
+
+    def generate_named(*args: Any, **kwargs: Any) -> Any:
+        nav = generate(*args, **kwargs)
+        return Markup(accessible.name_nav_toggles(str(nav))) if nav else nav
+
+    return generate_named
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     os.environ[interactive.SITE_ENV] = "1"  # read by course.interactive in the notebooks this build executes
     app.connect("builder-inited", _builder_inited)
     app.connect("html-page-context", _fix_page_context, priority=900)
     app.add_css_file(CSS_FILE)
+    app.add_js_file(JS_FILE, defer="defer")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

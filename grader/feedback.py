@@ -129,6 +129,11 @@ def with_alt_texts(page: str) -> tuple[str, int]:
     return page, len(offsets)
 
 
+def with_lang(page: str) -> str:
+    """The page declared English (nbgrader's template writes a bare ``<html>``: screen readers would guess)."""
+    return page.replace("<html>", '<html lang="en">', 1)
+
+
 class _SameCellsOnce:
     """nbconvert's code highlighter, remembering its answers: most cells of a class's notebooks are the
     release's, unchanged, and highlighting them again was a third of a feedback page's time. The answer
@@ -192,8 +197,8 @@ class FeedbackExporter(HTMLExporter):
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         if LAB_NOTEBOOK.search(page):  # JupyterLab's markup (a lab template, or a student's output): exact path
             page, resources = super().from_notebook_node(nb, resources, **kw)
-            return with_csp(name_grade_cells(page)), resources
-        page = name_grade_cells(page)  # "softmax" where nbgrader's template says "Test cell"
+            return with_csp(with_lang(name_grade_cells(page))), resources
+        page = with_lang(name_grade_cells(page))  # "softmax" where nbgrader's template says "Test cell"
         page, missing_alt = with_alt_texts(page)
         if missing_alt:
             self.log.warning("Alternative text is missing on %s image(s).", missing_alt)

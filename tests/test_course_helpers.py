@@ -53,6 +53,23 @@ def test_heatmap_greys_out_blocked_cells_and_leaves_them_unnumbered():
     assert sorted(t.get_text() for t in ax.texts) == [".40", ".60", "1"]
 
 
+def hatched_cells(ax) -> set[tuple[int, int]]:
+    """The (row, column) of every hatched cell patch of an imshow grid."""
+    return {(round(p.get_y() + 0.5), round(p.get_x() + 0.5)) for p in ax.patches
+            if isinstance(p, Rectangle) and p.get_hatch() == plots.BLOCKED_HATCH}
+
+
+def test_blocked_cells_are_hatched_not_told_by_colour_alone():
+    mask = np.tril(np.ones((3, 3), dtype=bool))
+    blocked = {(i, j) for (i, j), v in np.ndenumerate(mask) if not v}
+    heat = plots.attention_heatmap(np.where(mask, 0.5, 0.0), mask=mask)
+    grid = plots.mask_grid(mask)
+    assert hatched_cells(heat) == blocked and hatched_cells(grid) == blocked
+    assert hatched_cells(plots.attention_heatmap(np.full((2, 2), 0.5))) == set()  # no mask, no hatch
+    legend = grid.get_legend().get_patches()
+    assert [p.get_hatch() for p in legend] == [None, plots.BLOCKED_HATCH]
+
+
 def test_heatmap_rejects_wrong_label_counts_and_shapes():
     with pytest.raises(ValueError, match="row_labels"):
         plots.attention_heatmap(np.eye(3), ["a", "b"], ["x", "y", "z"])

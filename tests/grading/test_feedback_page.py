@@ -12,42 +12,23 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 
 import nbformat
-import nbgrader
 import pytest
 from bs4 import BeautifulSoup, NavigableString, Tag
+from feedback_page import exporter_config
 from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-from traitlets.config import Config
 
 from grader.coursedir import COURSE_DIR
 from grader.engine.verdict import name_grade_cells
-from grader.feedback import CSP_META, NO_ALT, TEMPLATES, FeedbackExporter, with_alt_texts
+from grader.feedback import CSP_META, NO_ALT, FeedbackExporter, with_alt_texts, with_lang
 
 pytestmark = pytest.mark.grading
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
 )).decode()
-
-
-def _bootstrap_css() -> list[str]:
-    """Where ``generate_feedback`` finds the Bootstrap CSS its page inlines (it moved in nbgrader 0.9.6)."""
-    from nbgrader.converters import GenerateFeedback
-
-    return list(GenerateFeedback().config.HTMLExporter.extra_template_paths)
-
-
-def _config() -> Config:
-    """The exporter's configuration as ``nbgrader generate_feedback`` sets it with the course's config."""
-    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
-    c = Config()
-    c.HTMLExporter.template_name = "feedback"
-    c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(formgrader / "templates")]
-    c.HTMLExporter.extra_template_paths = _bootstrap_css()
-    return c
 
 
 def _every_output() -> nbformat.NotebookNode:
@@ -124,11 +105,11 @@ NOTEBOOKS = {
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
 def test_the_feedback_page_is_nbconverts_page(name: str) -> None:
     nb = NOTEBOOKS[name]()
-    ours, _ = FeedbackExporter(config=_config()).from_notebook_node(nb, _resources(nb))
-    theirs, _ = HTMLExporter(config=_config()).from_notebook_node(nb, _resources(nb))
+    ours, _ = FeedbackExporter(config=exporter_config()).from_notebook_node(nb, _resources(nb))
+    theirs, _ = HTMLExporter(config=exporter_config()).from_notebook_node(nb, _resources(nb))
     assert ours.count(CSP_META) == 1 and ours.index(CSP_META) < ours.index("<title>")  # the policy, first
     ours = without_policy(ours)
-    theirs = name_grade_cells(theirs)  # the one edit on purpose: graded functions named, not "Test cell"
+    theirs = with_lang(name_grade_cells(theirs))  # the edits on purpose: graded functions named, lang="en"
     assert _tree(ours) == _tree(theirs)
     if "release" in name:
         assert "Test cell" not in ours and ours.count('">') and re.search(r'<a href="#test-\w+">\w+</a>', ours)
@@ -154,8 +135,8 @@ def test_a_page_rendered_again_from_remembered_highlighting_is_byte_identical() 
 
     nb = _release("ch3-self-cross")
     _SameCellsOnce.answers.clear()
-    first, _ = FeedbackExporter(config=_config()).from_notebook_node(nb, _resources(nb))
+    first, _ = FeedbackExporter(config=exporter_config()).from_notebook_node(nb, _resources(nb))
     remembered = len(_SameCellsOnce.answers)
-    again, _ = FeedbackExporter(config=_config()).from_notebook_node(nb, _resources(nb))
+    again, _ = FeedbackExporter(config=exporter_config()).from_notebook_node(nb, _resources(nb))
     assert remembered == sum(1 for c in nb.cells if c.cell_type == "code" and c.source) > 0
     assert len(_SameCellsOnce.answers) == remembered and again == first

@@ -3,8 +3,10 @@
 For each figure: moving its control (a slider step, a button, a menu entry, clicked with the mouse)
 changes what is drawn, and what is drawn then is what the page's own functions compute for that
 setting; hovering shows the expected text; plotly.js comes from the site's ``_static/`` and no request
-leaves 127.0.0.1. Copies of the site broken on purpose (plotly.js removed, a control that does
-nothing) prove that these checks fail when they should.
+leaves 127.0.0.1. The controls are native HTML (``course.interactive``): the keyboard reaches each one
+with Tab, moves it with the arrow keys (Home/End on the slider), its focus is drawn, and the sentence
+that describes the plot for screen readers follows it. Copies of the site broken on purpose (plotly.js
+removed, a control that does nothing) prove that these checks fail when they should.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ def test_trained_model_viewer_menu_switches_layers_and_heads(browser, site_url: 
     """Chapter 7's viewer: every layer and head of the trained model's cross-attention, then the true alignment."""
     shown = []
     with open_figures(browser, f"{site_url}book/ch7_transformer.html") as fp:
-        labels = fp.figure(0).evaluate("gd => gd.layout.updatemenus[0].buttons.map(b => b.label)")
+        labels = fp.labels(0)
         for label in labels:
             fp.click_button(0, label)
             shown.append(fp.state(0))
@@ -198,7 +200,7 @@ def test_induction_model_viewer_shows_the_trained_heads(browser, site_url: str) 
     tokens, n, i = sequence[0].tolist(), sequence.shape[1], 17
     shown = []
     with open_figures(browser, f"{site_url}book/ch8_gpt.html") as fp:
-        labels = fp.figure(0).evaluate("gd => gd.layout.updatemenus[0].buttons.map(b => b.label)")
+        labels = fp.labels(0)
         for label in labels:
             fp.click_button(0, label)
             shown.append(fp.state(0))
@@ -211,6 +213,67 @@ def test_induction_model_viewer_shows_the_trained_heads(browser, site_url: str) 
         assert label in state["title"] and "induction score" in state["title"], (label, state["title"])
     want = f"query {i}: {tokens[i]} key {i - 11}: {tokens[i - 11]} weight {weights[layer, head, i, i - 11]:.3f}"
     assert hover == want and weights[layer, head, i, i - 11] > 0.5, (hover, want)
+
+
+# ----------------------------------------------------------------------------- the keyboard
+
+
+def _focus_is_drawn(focus: dict) -> bool:
+    return focus["focus_visible"] and (not focus["outline"].startswith("none") or focus["box_shadow"] != "none")
+
+
+def test_the_temperature_slider_works_from_the_keyboard(browser, site_url: str) -> None:
+    with open_figures(browser, f"{site_url}book/ch1_lookup.html") as fp:
+        labels = fp.labels(0)
+        assert fp.tab_to(0), "Tab never reaches the temperature slider"
+        focus = fp.press(0, "End")
+        fp.wait_for_state(0, len(labels) - 1)
+        hot = fp.state(0)
+        fp.press(0, "Home", "ArrowRight")
+        fp.wait_for_state(0, 1)
+        cold = fp.state(0)
+    assert fp.problems == [] and fp.outside == [], fp.problems + fp.outside
+    assert focus["type"] == "range" and _focus_is_drawn(focus), focus
+    for state, T in ((hot, float(labels[-1])), (cold, float(labels[1]))):
+        assert state["slider_value"] == f"{T:g}", state
+        mix, weights = ch1_lookup(T)
+        heights = np.array(state["bar_heights"][:5])
+        np.testing.assert_allclose(heights / heights.sum(), weights, atol=0.01, err_msg=f"T={T}")
+        assert state["bar_fills"][-1] == css_rgb(mix)
+        assert f"temperature T = {T:g}" in state["description"] and f"red {weights[0]:.2f}" in state["description"]
+
+
+def test_the_mask_buttons_work_from_the_keyboard(browser, site_url: str) -> None:
+    with open_figures(browser, f"{site_url}book/ch2_sdpa.html") as fp:
+        assert fp.tab_to(0), "Tab never reaches the mask buttons"
+        before = fp.state(0)
+        focus = fp.press(0, "ArrowRight")  # none -> causal, as for any group of radio buttons
+        fp.wait_for_state(0, 1)
+        causal = fp.state(0)
+    assert fp.problems == [] and fp.outside == [], fp.problems + fp.outside
+    assert focus["type"] == "radio" and focus["value"] == "1" and _focus_is_drawn(focus), focus
+    assert causal["heatmaps"] != before["heatmaps"] and causal["title"].startswith("sentence 1, mask: causal"), causal
+    assert "blocked cells drawn grey with a cross" in causal["description"]
+    assert "blocked" not in before["description"]
+
+
+@pytest.mark.parametrize("docname", ["book/ch4_multihead", "book/ch7_transformer", "book/ch8_gpt"])
+def test_the_viewer_menus_work_from_the_keyboard(browser, site_url: str, docname: str) -> None:
+    with open_figures(browser, f"{site_url}{docname}.html") as fp:
+        labels = fp.labels(0)
+        assert fp.tab_to(0), "Tab never reaches the menu"
+        first = fp.state(0)
+        focus = fp.press(0, "ArrowDown")
+        fp.wait_for_state(0, 1)
+        second = fp.state(0)
+        fp.press(0, "End")
+        fp.wait_for_state(0, len(labels) - 1)
+        last = fp.state(0)
+    assert fp.problems == [] and fp.outside == [], fp.problems + fp.outside
+    assert focus["tag"] == "select" and _focus_is_drawn(focus), focus
+    assert len({first["heatmaps"][0], second["heatmaps"][0], last["heatmaps"][0]}) == 3
+    for state, label in ((first, labels[0]), (second, labels[1]), (last, labels[-1])):
+        assert label in state["title"] and f"{label}. Heatmap of attention weights" in state["description"]
 
 
 # ----------------------------------------------------------------------------- broken on purpose

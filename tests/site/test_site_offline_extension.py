@@ -153,3 +153,25 @@ def test_the_plain_jupyter_book_build_serves_the_pinned_mathjax_and_plotly(built
     assert (served / interactive.PLOTLY_STATIC_PATH).read_bytes() == interactive.plotly_js().read_bytes()
     static_path = notebooks.read_config()["sphinx"]["config"].get("html_static_path", [])
     assert "book/_static" not in static_path  # nothing prepared by hand into the sources
+
+
+# ----------------------------------------------------------------------------- course/accessible.py
+
+
+def test_sidebar_toggles_are_named_after_their_chapter() -> None:
+    from course import accessible
+
+    nav = ('<li class="toctree-l1 has-children"><a class="reference internal" href="ch1.html">Chapter 1 &amp; '
+           '<em>more</em></a><details><summary><span class="toctree-toggle" role="presentation"></span></summary>'
+           '<ul><li><a href="x.html">Exercise</a></li></ul></details></li>'
+           '<li><a href="y.html">No sections</a></li><li><p class="caption"><summary>Part</summary></p></li>')
+    named = accessible.name_nav_toggles(nav)
+    assert named.count("<summary") == 2 and named.count('aria-label="Sections of Chapter 1 &amp; more"') == 1
+    assert "<summary>Part</summary>" in named  # a summary after no link keeps its own text
+
+
+def test_bibliography_entries_become_list_items() -> None:
+    from course import accessible
+
+    body = '<div role="list" class="citation-list"><div class="citation" role="doc-biblioentry">x</div></div>'
+    assert accessible.fix_citation_roles(body).count('role="listitem"') == 1

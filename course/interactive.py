@@ -206,6 +206,8 @@ def figure_html(fig: Any, div_id: str | None = None, *, texts: Sequence[str] | N
         title = control["states"][control["active"]]["title"] or title
     _site_layout(layout, kind == "range")
     height = layout.pop("height")
+    meta = layout.pop("meta", None)
+    min_width = meta.get("min_width") if isinstance(meta, dict) else None
     spec["config"] = {**SITE_CONFIG, **spec.get("config", {})}
     spec["states"] = control["states"] if control else []
     text = json.dumps(spec, separators=(",", ":"), sort_keys=True)
@@ -215,10 +217,15 @@ def figure_html(fig: Any, div_id: str | None = None, *, texts: Sequence[str] | N
     first_text = (control["states"][control["active"]]["text"] if control else (texts or [""])[0]) or " ".join(title)
     script = text.replace("</", "<\\/")  # no "</script>" inside the data
     controls = _control_html(div_id, kind, control, control_label or control["prefix"]) if control else ""
-    plot = (
-        f'<div class="{FIGURE_CLASS}" id="{div_id}" role="img" aria-labelledby="{div_id}-text" '
-        f'style="width:100%;height:{height}px"></div>'
-    )
+    # a plot that needs min_width to stay legible keeps it, and scrolls sideways in its box on a phone
+    # (and no taller than that width allows a square grid, as course.css caps a plot by the screen's width)
+    style = f"width:100%;height:{height}px"
+    if min_width:
+        style += f";min-width:{int(min_width)}px;max-height:max(calc(100vw + 40px), {int(min_width) + 40}px)"
+    plot = (f'<div class="{FIGURE_CLASS}" id="{div_id}" role="img" aria-labelledby="{div_id}-text" '
+            f'style="{style}"></div>')
+    if min_width:
+        plot = f'<div class="course-plot-box">{plot}</div>'
     return (
         f'<figure class="course-interactive" data-plotly-path="{PLOTLY_STATIC_PATH}">'
         f'<figcaption class="course-figure-title" id="{div_id}-title">{_title_html(title)}</figcaption>'

@@ -202,6 +202,9 @@ def attention_viewer(
             "yanchor": "bottom",
             "pad": {"b": 8},
         }]
+    # the narrowest plot whose key labels do not overlap (about 14 px a column besides the margins and the
+    # colour bar): on a phone a wider grid keeps this width and scrolls sideways in its box (course.interactive)
+    layout["meta"] = {"min_width": layout["margin"]["l"] + layout["margin"]["r"] + 70 + 14 * n_k}
     fig.update_layout(template="plotly_white", **layout)
     return Interactive(fig, f"attention viewer: {len(names)} heatmaps of {n_q} x {n_k} weights ({control})",
                        texts=texts, control_label=control_label)

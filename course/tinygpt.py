@@ -532,7 +532,7 @@ def gradient_reach(model: TinyGPT, tokens: torch.Tensor) -> int:
     return tokens.shape[1] - 1 - int(touched.min())
 
 
-def repeating_period(text: str, tail: int = 120, longest: int = 60) -> int | None:
+def repeating_period(text: str, tail: int = 120, longest: int = 200) -> int | None:
     """The smallest ``p <= longest`` such that the last ``tail`` characters repeat with period ``p`` (they equal
     the ``tail`` characters ``p`` earlier), or None: how greedy decoding's loops are found."""
     end = text[-tail:]

@@ -230,3 +230,15 @@ def test_slider_rejects_mismatched_steps() -> None:
         iplots.temperature_slider([0.1, 1.0], [[1.0, 0.0]], [[1, 0, 0]], ["r", "g"], [[1, 0, 0], [0, 1, 0]])
     with pytest.raises(ValueError, match="not a step"):
         slider(active=3)
+
+
+def test_a_wide_grid_keeps_a_legible_width_and_scrolls_in_its_box() -> None:
+    """24 keys need about 14 px each: on a phone the plot keeps that width in a sideways-scrolling box."""
+    from course import interactive, iplots
+
+    wide = interactive.figure_html(iplots.attention_viewer({"a": np.eye(24)}).figure)
+    narrow = interactive.figure_html(iplots.attention_viewer({"a": np.eye(4)}).figure)
+    widths = [int(re.search(r"min-width:(\d+)px", page).group(1)) for page in (wide, narrow)]
+    assert widths[0] >= 14 * 24 + 100 > 390 > widths[1], widths
+    assert '<div class="course-plot-box"><div class="course-plotly"' in wide
+    assert '"meta"' not in wide  # the width went to the page, not to plotly

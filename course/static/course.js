@@ -73,13 +73,16 @@
   }
 
   function markScrollingFigures() {
-    document.querySelectorAll("div.cell_output").forEach(function (box) {
+    document.querySelectorAll("div.cell_output, div.course-plot-box").forEach(function (box) {
       var img = box.querySelector(":scope > img");
-      if (!img) { return; }
+      var plot = box.querySelector(":scope > .course-plotly");
+      if (!img && !plot) { return; }
       if (box.scrollWidth > box.clientWidth + 1) {
+        var what = img ? (img.getAttribute("alt") || "")
+          : (box.closest("figure").querySelector(".course-figure-main") || {}).textContent || "";
         box.setAttribute("tabindex", "0");
         box.setAttribute("role", "region");
-        box.setAttribute("aria-label", "figure, scrolls sideways: " + (img.getAttribute("alt") || ""));
+        box.setAttribute("aria-label", "figure, scrolls sideways: " + what);
       } else if (box.hasAttribute("tabindex")) {
         ["tabindex", "role", "aria-label"].forEach(function (a) { box.removeAttribute(a); });
       }

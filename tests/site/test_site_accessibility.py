@@ -135,6 +135,33 @@ def test_screenshots_of_the_interactive_chapters(browser, site_url: str, screens
             assert box["width"] <= size["width"] and out.stat().st_size > 5_000, (docname, width, box)
 
 
+_TICK_BOXES = """gd => [...gd.querySelectorAll('.xtick text, .ytick text')].filter(t => t.textContent.trim())
+    .map(t => { const r = t.getBoundingClientRect();
+                return {axis: t.closest('.xtick') ? 'x' : 'y', lo: t.closest('.xtick') ? r.left : r.top,
+                        hi: t.closest('.xtick') ? r.right : r.bottom, text: t.textContent}; })"""
+
+
+@pytest.mark.parametrize("docname", sorted(INTERACTIVE_PAGES))
+def test_axis_labels_do_not_overlap_on_a_phone(browser, site_url: str, docname: str) -> None:
+    """At 390 px every tick label of every interactive figure stands clear of its neighbours (a grid of
+    many keys keeps a legible width and scrolls sideways in its own box, reachable with the keyboard)."""
+    with open_figures(browser, f"{site_url}{docname}.html", viewport=WIDTHS["phone"]) as fp:
+        ticks = [fp.figure(i).evaluate(_TICK_BOXES) for i in range(fp.count())]
+        boxes = fp.page.evaluate("""() => [...document.querySelectorAll('div.course-plot-box')].map(b => ({
+            scrolls: b.scrollWidth > b.clientWidth + 1, tabindex: b.getAttribute('tabindex'),
+            label: b.getAttribute('aria-label') || ''}))""")
+    assert fp.problems == [], fp.problems
+    for figure in ticks:
+        assert figure, f"{docname}: no tick labels found"
+        for axis in ("x", "y"):
+            spans = sorted((t["lo"], t["hi"], t["text"]) for t in figure if t["axis"] == axis)
+            clashes = [(a[2], b[2]) for a, b in zip(spans, spans[1:]) if b[0] < a[1] - 0.5]
+            assert clashes == [], f"{docname}: {axis} labels overlap at 390 px: {clashes[:5]}"
+    for box in boxes:
+        if box["scrolls"]:
+            assert box["tabindex"] == "0" and box["label"].startswith("figure, scrolls sideways: "), box
+
+
 # ----------------------------------------------------------------------------- broken on purpose
 
 

@@ -155,7 +155,7 @@ def test_axis_labels_do_not_overlap_on_a_phone(browser, site_url: str, docname: 
         assert figure, f"{docname}: no tick labels found"
         for axis in ("x", "y"):
             spans = sorted((t["lo"], t["hi"], t["text"]) for t in figure if t["axis"] == axis)
-            clashes = [(a[2], b[2]) for a, b in zip(spans, spans[1:]) if b[0] < a[1] - 0.5]
+            clashes = [(a[2], b[2]) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1] - 0.5]
             assert clashes == [], f"{docname}: {axis} labels overlap at 390 px: {clashes[:5]}"
     for box in boxes:
         if box["scrolls"]:

@@ -116,6 +116,14 @@ class FigurePage:
             figure.locator(f"label[for='{control.nth(k).get_attribute('id')}']").click()
         self.wait_for_state(index, k)
 
+    def every_state(self, index: int) -> tuple[list[str], list[dict]]:
+        """Pick each entry of figure ``index``'s control in turn: its labels, and what it showed for each."""
+        labels, shown = self.labels(index), []
+        for label in labels:
+            self.click_button(index, label)
+            shown.append(self.state(index))
+        return labels, shown
+
     def press(self, index: int, *keys: str) -> dict:
         """Focus figure ``index``'s control (its checked radio button) and press ``keys``; returns what
         the focused element is and how its focus is drawn."""

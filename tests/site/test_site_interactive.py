@@ -169,12 +169,8 @@ def test_attention_viewer_menu_switches_heads_and_hover_reads_the_weights(browse
 
 def test_trained_model_viewer_menu_switches_layers_and_heads(browser, site_url: str) -> None:
     """Chapter 7's viewer: every layer and head of the trained model's cross-attention, then the true alignment."""
-    shown = []
     with open_figures(browser, f"{site_url}book/ch7_transformer.html") as fp:
-        labels = fp.labels(0)
-        for label in labels:
-            fp.click_button(0, label)
-            shown.append(fp.state(0))
+        labels, shown = fp.every_state(0)
     assert fp.problems == [] and fp.outside == [], fp.problems + fp.outside
     assert labels[-1] == "true alignment" and len(labels) >= 5, labels
     assert all(label.startswith("cross-attention, layer ") for label in labels[:-1]), labels
@@ -198,12 +194,8 @@ def test_induction_model_viewer_shows_the_trained_heads(browser, site_url: str) 
     weights = tinygpt.attention_weights(two.model, sequence)[:, 0].numpy()  # (layers, heads, n, n)
     _, (layer, head) = tinygpt.named_heads(tinygpt.head_scores(two.model, evaluation))
     tokens, n, i = sequence[0].tolist(), sequence.shape[1], 17
-    shown = []
     with open_figures(browser, f"{site_url}book/ch8_gpt.html") as fp:
-        labels = fp.labels(0)
-        for label in labels:
-            fp.click_button(0, label)
-            shown.append(fp.state(0))
+        labels, shown = fp.every_state(0)
         fp.click_button(0, f"layer {layer}, head {head}")
         hover = fp.hover_cell(0, i, i - 12 + 1, (n, n))
     assert fp.problems == [] and fp.outside == [], fp.problems + fp.outside
